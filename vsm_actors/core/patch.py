@@ -231,8 +231,17 @@ def _batch(genome: OrganizationalGenome, p: Batch, new_id) -> OrganizationalGeno
     return genome
 
 
+def _add_child(genome: OrganizationalGenome, p: AddChild, _new_id) -> OrganizationalGenome:
+    parent = genome.node(p.parent_id)
+    if parent.is_leaf and parent.leaf_operation != LeafOperationSpec():
+        # adding a child would silently strand the leaf's operation on a node that can no longer run it
+        raise PatchError(f"AddChild: node {p.parent_id} is a leaf with an operation; promote it first "
+                         f"(PromoteLeafToMetasystem) so its operation moves to a child")
+    return genome.add_child(p.parent_id, p.child)
+
+
 _APPLY = {
-    AddChild: lambda g, p, new_id: g.add_child(p.parent_id, p.child),
+    AddChild: _add_child,
     PromoteLeafToMetasystem: _promote,
     RemoveSubtree: lambda g, p, new_id: g.remove_subtree(p.node_id)[0],
     AddChannel: _add_channel,

@@ -1,0 +1,153 @@
+"""One contract every ModelProvider honours, run against each real implementation."""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+import pytest
+
+from vsm_actors.providers import (
+    CodexConfig,
+    CodexProvider,
+    CommandProvider,
+    EchoProvider,
+    InvalidResponse,
+    MissingConfig,
+    ModelProvider,
+    ModelProviderError,
+    ModelRequest,
+    ModelResponse,
+    ModelUsage,
+    OpenAIConfig,
+    OpenAIResponsesProvider,
+    ProviderRequestError,
+    ScriptedProvider,
+)
+
+from .conftest import ResponsesStub, make_request, write_script
+
+pytest.importorskip("openai")
+
+ECHO_SCRIPT = r'''
+import hashlib, sys
+prompt = sys.stdin.read()
+if "PLEASE FAIL" in prompt:
+    sys.stderr.write("refusing on purpose\n")
+    sys.exit(3)
+print("handled", sys.argv[1], hashlib.sha256(prompt.encode()).hexdigest()[:12])
+'''
+
+
+@attrs.frozen
+class Case:
+    """How to build one provider for a normal request and for a failing one."""
+
+    make: Callable[[], ModelProvider]
+    failing: Callable[[], tuple[ModelProvider, ModelRequest]]
+    failure_type: type[ModelProviderError]
+    deterministic: bool
+
+
+def _echo(tmp: Path, stub: ResponsesStub) -> Case:
+    # Echo cannot fail; its failure case is a scripted failure so every case has one shape.
+    return Case(EchoProvider, lambda: _scripted(tmp, stub).failing(), ProviderRequestError, True)
+
+
+def _scripted(tmp: Path, stub: ResponsesStub) -> Case:
+    script = {"rules": [{"match": {"task_id": "doomed"}, "outcome": "failed", "error": "forced"}],
+              "default": {"output_text": "scripted ok", "input_tokens": 10, "output_tokens": 3}}
+    make = lambda: ScriptedProvider.from_script(script, seed=1)  # noqa: E731
+    return Case(make, lambda: (make(), make_request(task_id="doomed")), ProviderRequestError, True)
+
+
+def _command(tmp: Path, stub: ResponsesStub) -> Case:
+    script = write_script(tmp, "leaf.py", ECHO_SCRIPT)
+    make = lambda: CommandProvider(argv=[sys.executable, str(script), "{task_id}"], workspace=str(tmp))  # noqa: E731
+    failing = make_request(task_id="t-fail")
+    failing = attrs.evolve(failing, input=failing.input + "\nPLEASE FAIL")
+    return Case(make, lambda: (make(), failing), ProviderRequestError, True)
+
+
+def _codex(tmp: Path, stub: ResponsesStub) -> Case:
+    codex = write_script(tmp, "codex", (Path(__file__).parent / "conftest.py").read_text().split(
+        "FAKE_CODEX = r'''", 1)[1].split("'''", 1)[0])
+    make = lambda: CodexProvider(CodexConfig(binary=str(codex), workspace_root=str(tmp)))  # noqa: E731
+    failing = attrs.evolve(make_request(), input="MODE=turn_failed")
+    return Case(make, lambda: (make(), failing), ProviderRequestError, True)
+
+
+def _openai(tmp: Path, stub: ResponsesStub) -> Case:
+    config = OpenAIConfig(api_key="sk-contract-test-key", base_url=stub.base_url, max_retries=0)
+    make = lambda: OpenAIResponsesProvider(config)  # noqa: E731
+
+    def failing() -> tuple[ModelProvider, ModelRequest]:
+        stub.reply(200, {"id": "resp_2", "output": []})
+        return make(), make_request()
+
+    return Case(make, failing, InvalidResponse, False)
+
+
+CASES = {"echo": _echo, "scripted": _scripted, "command": _command, "codex": _codex, "openai": _openai}
+
+
+@pytest.fixture(params=sorted(CASES))
+def case(request: pytest.FixtureRequest, tmp_path: Path, responses_stub: ResponsesStub) -> Case:
+    return CASES[request.param](tmp_path, responses_stub)
+
+
+def test_provider_satisfies_protocol(case: Case) -> None:
+    """Every provider is a ModelProvider with a non-empty, non-secret name."""
+    provider = case.make()
+    assert isinstance(provider, ModelProvider)
+    assert isinstance(provider.name, str) and provider.name
+    assert "sk-" not in provider.name
+
+
+def test_normal_request_returns_text_and_usage(case: Case) -> None:
+    """A normal request yields a ModelResponse with output text and consistent usage."""
+    response = case.make().complete(make_request())
+    assert isinstance(response, ModelResponse)
+    assert isinstance(response.output_text, str) and response.output_text.strip()
+    assert isinstance(response.usage, ModelUsage)
+    assert response.usage.input_tokens > 0 and response.usage.output_tokens > 0
+    assert response.usage.total_tokens == response.usage.input_tokens + response.usage.output_tokens
+    assert response.latency_ms is None or response.latency_ms >= 0
+
+
+def test_failure_raises_a_provider_error(case: Case) -> None:
+    """Failures surface only as ModelProviderError subclasses with the reference's message prefix."""
+    provider, request = case.failing()
+    with pytest.raises(ModelProviderError) as caught:
+        provider.complete(request)
+    assert isinstance(caught.value, case.failure_type)
+    prefix = {ProviderRequestError: "provider request failed: ", InvalidResponse: "provider response was invalid: ",
+              MissingConfig: "missing configuration: "}[case.failure_type]
+    assert str(caught.value).startswith(prefix)
+
+
+def test_deterministic_providers_repeat_themselves(case: Case) -> None:
+    """Providers that claim determinism give equal text and usage for equal requests."""
+    if not case.deterministic:
+        pytest.skip("this provider makes no determinism claim (a remote model)")
+    first = case.make().complete(make_request(task_id="same"))
+    second = case.make().complete(make_request(task_id="same"))
+    assert (first.output_text, first.usage) == (second.output_text, second.usage)
+
+
+def test_provider_survives_pickling(case: Case) -> None:
+    """Providers cross Thespian process boundaries by pickle and still work afterwards."""
+    provider = pickle.loads(pickle.dumps(case.make()))
+    assert provider.complete(make_request()).output_text
+
+
+def test_errors_survive_pickling(case: Case) -> None:
+    """A provider error keeps its type and message through pickle (failed results cross processes)."""
+    provider, request = case.failing()
+    with pytest.raises(ModelProviderError) as caught:
+        provider.complete(request)
+    clone = pickle.loads(pickle.dumps(caught.value))
+    assert type(clone) is type(caught.value) and str(clone) == str(caught.value)

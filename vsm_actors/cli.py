@@ -1,0 +1,20 @@
+"""The `vsm` command: one group per area (DESIGN §3.1). Data to stdout, logs to stderr."""
+
+from __future__ import annotations
+
+import click
+
+from .commands.genome import genome_group
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="vsm_actors")
+def main() -> None:
+    """vsm_actors: run and evolve recursive Viable System Model coding organizations."""
+
+
+main.add_command(genome_group)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,322 @@
+"""The one cattrs converter: the Rust reference's serde JSON wire format for every core type.
+
+Wire rules (DESIGN §3.3): externally tagged PascalCase enums, plain string ids, RFC 3339 UTC
+timestamps with `Z` and 0/3/6 fraction digits, every field present (`null` when empty). Genes the
+reference does not know (relations, routing rules, ...) are written only when they differ from
+their defaults, so a Rust peer that ignores unknown fields still reads our output.
+
+`converter` is lenient about unknown keys (as serde is); `strict` is the same converter with
+unknown keys rejected, used for hand-written genome files where a typo must not pass silently.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import types
+import typing
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any, TypeVar, Union, get_args, get_origin
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from .core import genes, genome, patch
+from .core.channel import ChannelConfig
+from .core.events import LedgerEvent
+from .core.messages import PAYLOAD_CLASSES, MessageEnvelope
+from .core.variants import NEWTYPE_VARIANTS
+
+T = TypeVar("T")
+
+# -- timestamps ----------------------------------------------------------------------------------
+
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2})$")
+
+
+def format_timestamp(value: datetime) -> str:
+    """RFC 3339 in UTC with `Z` and the shortest of 0, 3 or 6 fraction digits that is exact."""
+    value = value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    base = value.strftime("%Y-%m-%dT%H:%M:%S")
+    micro = value.microsecond
+    if micro == 0:
+        return base + "Z"
+    if micro % 1000 == 0:
+        return f"{base}.{micro // 1000:03d}Z"
+    return f"{base}.{micro:06d}Z"
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Parse RFC 3339 (`Z` or an offset). Nanoseconds beyond microseconds are truncated: Python's
+    datetime stops at microseconds."""
+    if not isinstance(text, str):
+        raise TypeError(f"expected an RFC 3339 timestamp string, got {type(text).__name__}")
+    m = _RFC3339.match(text)
+    if not m:
+        raise ValueError(f"not an RFC 3339 timestamp: {text!r}")
+    year, month, day, hour, minute, second, frac, zone = m.groups()
+    micro = int((frac or "").ljust(6, "0")[:6])
+    tz = timezone.utc
+    if zone not in ("Z", "z"):
+        sign = 1 if zone[0] == "+" else -1
+        from datetime import timedelta
+        tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
+    dt = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=tz)
+    return dt.astimezone(timezone.utc)
+
+
+# -- strict primitives ---------------------------------------------------------------------------
+
+def _expect(kind: type | tuple, label: str):
+    def hook(value, _type):
+        if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+            raise TypeError(f"expected {label}, got a boolean")
+        if not isinstance(value, kind):
+            raise TypeError(f"expected {label}, got {_describe(value)}")
+        return value
+    return hook
+
+
+def _describe(value: object) -> str:
+    if value is None:
+        return "null"
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
+            float: "a number"}.get(type(value), type(value).__name__)
+
+
+_expect_str = _expect(str, "a string")
+
+
+def _structure_str(value, _type):
+    # (str, Enum) classes dispatch here first, because str precedes Enum in their MRO
+    if _type is not str and isinstance(_type, type) and issubclass(_type, Enum):
+        return _structure_enum(value, _type)
+    return _expect_str(value, _type)
+
+
+def _structure_float(value, _type) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number, got {_describe(value)}")
+    return float(value)
+
+
+def _structure_int(value, _type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"expected an integer, got {_describe(value)}")
+    if value < 0 and _type is int:
+        pass  # signed fields (lines_deleted) exist; unsigned ones are checked by validation
+    return value
+
+
+def _structure_enum(value, enum_type):
+    if not isinstance(value, str):
+        raise TypeError(f"expected one of {', '.join(m.value for m in enum_type)}, got {_describe(value)}")
+    try:
+        return enum_type(value)
+    except ValueError:
+        raise ValueError(f"unknown {enum_type.__name__} {value!r}; expected one of "
+                         f"{', '.join(m.value for m in enum_type)}") from None
+
+
+# -- the converter -------------------------------------------------------------------------------
+
+converter = cattrs.Converter(unstruct_collection_overrides={tuple: list}, forbid_extra_keys=False)
+
+
+def _is_homogeneous_tuple(tp) -> bool:
+    return get_origin(tp) is tuple and len(get_args(tp)) == 2 and get_args(tp)[1] is Ellipsis
+
+
+def _make_tuple_hook(conv: cattrs.Converter):
+    def factory(tp):
+        item = get_args(tp)[0]
+        item_hook = conv.get_structure_hook(item)
+
+        def hook(value, _type):
+            if not isinstance(value, list):
+                raise TypeError(f"expected a list, got {_describe(value)}")
+            errors, out = [], []
+            for i, v in enumerate(value):
+                try:
+                    out.append(item_hook(v, item))
+                except Exception as exc:  # noqa: BLE001 - collected into a located group
+                    exc.__notes__ = [*getattr(exc, "__notes__", []), cattrs.errors.IterableValidationNote(
+                        f"Structuring {tp} @ index {i}", i, item)]
+                    errors.append(exc)
+            if errors:
+                raise cattrs.IterableValidationError(f"While structuring {tp}", errors, tp)
+            return tuple(out)
+        return hook
+    return factory
+
+
+def _union_members(tp) -> tuple:
+    return get_args(tp) if get_origin(tp) in (Union, types.UnionType) else ()
+
+
+def _is_variant_union(tp) -> bool:
+    members = [m for m in _union_members(tp) if m is not type(None)]
+    return bool(members) and all(
+        (isinstance(m, type) and issubclass(m, Enum)) or m in NEWTYPE_VARIANTS.values() for m in members
+    ) and any(m in NEWTYPE_VARIANTS.values() for m in members)
+
+
+def _variant_union_hook(tp):
+    members = [m for m in _union_members(tp) if m is not type(None)]
+    optional = type(None) in _union_members(tp)
+    enum_type = next((m for m in members if isinstance(m, type) and issubclass(m, Enum)), None)
+    tagged = {m.__name__: m for m in members if m in NEWTYPE_VARIANTS.values()}
+
+    def hook(value, _type):
+        if value is None and optional:
+            return None
+        if isinstance(value, str) and enum_type is not None:
+            return _structure_enum(value, enum_type)
+        if isinstance(value, dict) and len(value) == 1:
+            (tag, inner), = value.items()
+            if tag in tagged and isinstance(inner, str):
+                return tagged[tag](inner)
+        names = [m.value for m in enum_type] if enum_type else []
+        names += [f'{{"{t}": "..."}}' for t in tagged]
+        raise ValueError(f"expected one of {', '.join(names)}, got {value!r}")
+    return hook
+
+
+for _cls in NEWTYPE_VARIANTS.values():
+    _field = attrs.fields(_cls)[0].name
+    converter.register_unstructure_hook(_cls, lambda v, _f=_field: {type(v).__name__: getattr(v, _f)})
+
+
+# -- genome patches (externally tagged struct variants) ------------------------------------------
+
+def _structure_patch(value, _type):
+    if not isinstance(value, dict) or len(value) != 1:
+        raise ValueError(f"a genome patch is a one-key mapping naming its kind ({', '.join(patch.PATCH_TYPES)}), "
+                         f"got {_describe(value)}")
+    (tag, inner), = value.items()
+    cls = patch.PATCH_TYPES.get(tag)
+    if cls is None:
+        raise ValueError(f"unknown genome patch {tag!r}; expected one of {', '.join(patch.PATCH_TYPES)}")
+    return converter.structure(inner, cls)
+
+
+def _install_hooks(conv: cattrs.Converter) -> None:
+    conv.register_structure_hook(str, _structure_str)
+    conv.register_structure_hook(bool, _expect(bool, "a boolean"))
+    conv.register_structure_hook(int, _structure_int)
+    conv.register_structure_hook(float, _structure_float)
+    conv.register_structure_hook(datetime, lambda v, _t: parse_timestamp(v))
+    conv.register_unstructure_hook(datetime, format_timestamp)
+    conv.register_structure_hook_func(lambda t: isinstance(t, type) and issubclass(t, Enum), _structure_enum)
+    conv.register_structure_hook_factory(_is_homogeneous_tuple, _make_tuple_hook(conv))
+    conv.register_structure_hook_factory(_is_variant_union, _variant_union_hook)
+    conv.register_structure_hook_func(lambda t: t == patch.GenomePatch, _structure_patch)
+    conv.register_structure_hook_func(lambda t: t is object or t is typing.Any, lambda v, _t: v)
+    for cls in (ChannelConfig, genes.Relation):
+        conv.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, conv, from_=override(rename="from")))
+        conv.register_structure_hook(cls, make_dict_structure_fn(
+            cls, conv, from_=override(rename="from"), _cattrs_forbid_extra_keys=conv.forbid_extra_keys))
+    for cls in patch.PATCH_TYPES.values():
+        inner = make_dict_unstructure_fn(cls, conv)
+        conv.register_unstructure_hook(cls, lambda v, _inner=inner: {type(v).__name__: _inner(v)})
+    extras = {name: override(omit_if_default=True)
+              for name in ("relations", "routing_rules", "audit_policies", "trial_settings")}
+    conv.register_unstructure_hook(genome.OrganizationalGenome, _sorted_nodes(
+        make_dict_unstructure_fn(genome.OrganizationalGenome, conv, **extras)))
+
+
+def _sorted_nodes(inner):
+    def hook(g):
+        out = inner(g)
+        out["nodes"] = dict(sorted(out["nodes"].items()))
+        return out
+    return hook
+
+
+_install_hooks(converter)
+
+strict = converter.copy(forbid_extra_keys=True)
+_install_hooks(strict)
+
+
+# -- payload-carrying envelopes ------------------------------------------------------------------
+
+def sort_keys(value: Any) -> Any:
+    """serde_json's `Value` keeps object keys sorted; payloads embedded as values follow suit."""
+    if isinstance(value, dict):
+        return {k: sort_keys(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [sort_keys(v) for v in value]
+    return value
+
+
+def register_payload_envelope(cls: type, payload_types: dict[str, type], payload_field: str = "payload",
+                              type_field: str | None = "payload_type") -> None:
+    """Teach both converters an attrs class whose `payload` holds a typed object on our side and a
+    key-sorted JSON value on the wire, typed by `payload_type`."""
+    for conv in (converter, strict):
+        base_un = make_dict_unstructure_fn(cls, conv)
+        base_st = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=conv.forbid_extra_keys)
+
+        def unstructure(obj, _base=base_un, _conv=conv):
+            out = _base(obj)
+            out[payload_field] = sort_keys(_conv.unstructure(getattr(obj, payload_field)))
+            return out
+
+        def structure(data, tp, _base=base_st, _conv=conv):
+            obj = _base(data, tp)
+            raw = getattr(obj, payload_field)
+            payload_cls = payload_types.get(getattr(obj, type_field)) if type_field else None
+            if payload_cls is not None and isinstance(raw, dict):
+                obj = attrs.evolve(obj, **{payload_field: _conv.structure(raw, payload_cls)})
+            return obj
+
+        conv.register_unstructure_hook(cls, unstructure)
+        conv.register_structure_hook(cls, structure)
+
+
+register_payload_envelope(MessageEnvelope, PAYLOAD_CLASSES)
+register_payload_envelope(LedgerEvent, {}, type_field=None)
+
+
+# -- public helpers ------------------------------------------------------------------------------
+
+def to_wire(obj: Any) -> Any:
+    """Plain JSON-ready data in the reference's wire shape."""
+    return converter.unstructure(obj)
+
+
+def from_wire(data: Any, cls: type[T]) -> T:
+    return converter.structure(data, cls)
+
+
+def dumps(obj: Any, *, indent: int | None = None) -> str:
+    """Compact JSON (the AMQP body form) unless `indent` is given."""
+    separators = (",", ":") if indent is None else None
+    return json.dumps(to_wire(obj), ensure_ascii=False, separators=separators, indent=indent,
+                      allow_nan=False)
+
+
+def loads(text: str | bytes, cls: type[T]) -> T:
+    return from_wire(json.loads(text), cls)
+
+
+def error_paths(exc: BaseException, prefix: tuple = ()) -> list[tuple[tuple, str]]:
+    """Flatten a cattrs validation error into (path, message) pairs, path as keys/indexes."""
+    if isinstance(exc, (cattrs.ClassValidationError, cattrs.IterableValidationError)):
+        with_notes, without = exc.group_exceptions()
+        out: list[tuple[tuple, str]] = []
+        for sub, note in with_notes:
+            step = note.name if isinstance(exc, cattrs.ClassValidationError) else note.index
+            out.extend(error_paths(sub, (*prefix, step)))
+        for sub in without:
+            out.extend(error_paths(sub, prefix))
+        return out
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        return [(prefix, f"unknown field(s): {', '.join(sorted(exc.extra_fields))}")]
+    if isinstance(exc, KeyError):
+        return [(prefix, f"required field {exc.args[0]!r} is missing")]
+    return [(prefix, str(exc))]

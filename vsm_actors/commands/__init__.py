@@ -1,0 +1,1 @@
+"""Subcommands of the `vsm` command line, one module per command group."""

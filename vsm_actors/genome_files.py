@@ -1,0 +1,213 @@
+"""Genome files: the concise hand-written form and the full reference form, both ways.
+
+Concise form (what people write): nodes nested under `root:` and `children:`, an `id` that
+defaults to the name, defaults left out, `leaf_operation: coding|reviewer|tester` presets, and the
+standard channel bundle of every containment edge derived rather than written. Full form: the
+reference's `OrganizationalGenome` JSON (flat `nodes` map, explicit `channels`).
+
+Every error is reported as FILE:LINE:COL: message, located through the loader's positions.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from . import codec
+from .core.capability import OPERATION_PRESETS
+from .core.channel import standard_bundle
+from .core.genome import OrganizationalGenome
+from .core.node import ViableNode
+from .core.validation import validate_genome
+from .safe_load import Document, DocumentError, Limits, load_document, load_text
+
+CONCISE_KEYS = ("id", "root", "channels", "lineage", "metadata", "relations", "routing_rules",
+                "audit_policies", "trial_settings")
+NODE_KEYS = frozenset(a.name for a in ViableNode.__attrs_attrs__)
+
+
+class GenomeFileError(ValueError):
+    """One or more located problems in a genome file."""
+
+    def __init__(self, errors: list[DocumentError]):
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+def load_genome(source: str | os.PathLike | bytes, *, name: str | None = None, fmt: str | None = None,
+                limits: Limits = Limits(), validate: bool = True) -> OrganizationalGenome:
+    """Read, convert and (by default) validate a genome file; raises GenomeFileError."""
+    try:
+        doc = load_document(source, name=name, fmt=fmt, limits=limits)
+    except DocumentError as exc:
+        raise GenomeFileError([exc]) from None
+    return genome_from_document(doc, validate=validate)
+
+
+def parse_genome_text(text: str, *, name: str = "<string>", fmt: str | None = None,
+                      validate: bool = True) -> OrganizationalGenome:
+    try:
+        doc = load_text(text, name=name, fmt=fmt)
+    except DocumentError as exc:
+        raise GenomeFileError([exc]) from None
+    return genome_from_document(doc, validate=validate)
+
+
+def genome_from_document(doc: Document, *, validate: bool = True) -> OrganizationalGenome:
+    data = doc.data
+    if not isinstance(data, dict):
+        raise GenomeFileError([doc.error((), "a genome file must be a mapping")])
+    full, locator = _to_full_form(doc, data)
+    try:
+        genome = codec.strict.structure(full, OrganizationalGenome)
+    except Exception as exc:  # noqa: BLE001 - every cattrs failure is reported with its location
+        errors = [doc.error(locator(path), message) for path, message in codec.error_paths(exc)]
+        raise GenomeFileError(errors or [doc.error((), str(exc))]) from None
+    if validate:
+        issues = validate_genome(genome)
+        if issues:
+            raise GenomeFileError([doc.error(locator(i.path), str(i)) for i in issues])
+    return genome
+
+
+# -- concise -> full -----------------------------------------------------------------------------
+
+def _to_full_form(doc: Document, data: dict) -> tuple[dict, Any]:
+    """Return the full-form data and a function mapping full-form paths to document paths."""
+    if "nodes" in data or "root_node_id" in data:
+        full = dict(data)
+        node_paths = {}
+        if isinstance(full.get("nodes"), dict):
+            full["nodes"] = {k: _expand_presets(doc, v, ("nodes", k)) for k, v in full["nodes"].items()}
+            node_paths = {k: ("nodes", k) for k in full["nodes"]}
+        channel_paths = None
+        if "channels" not in full and isinstance(full.get("nodes"), dict):
+            full["channels"] = _derived_channels(full["nodes"])
+            channel_paths = []
+        return full, _locator(node_paths, channel_paths, 0)
+    if "root" not in data:
+        raise GenomeFileError([doc.error((), "a genome needs either `root:` (concise form) or "
+                                             "`root_node_id:` and `nodes:` (full form)")])
+    unknown = [k for k in data if k not in CONCISE_KEYS]
+    if unknown:
+        raise GenomeFileError([doc.error((k,), f"unknown field {k!r}; expected one of {', '.join(CONCISE_KEYS)}")
+                               for k in unknown])
+    nodes: dict[str, dict] = {}
+    node_paths: dict[str, tuple] = {}
+    root_id = _flatten(doc, data["root"], ("root",), None, nodes, node_paths)
+    derived = _derived_channels(nodes)
+    extra = data.get("channels", [])
+    if not isinstance(extra, list):
+        raise GenomeFileError([doc.error(("channels",), "channels must be a list")])
+    full = {
+        "id": data.get("id", _default_id(doc)), "root_node_id": root_id, "nodes": nodes,
+        "channels": derived + extra,
+    }
+    for key in ("lineage", "metadata", "relations", "routing_rules", "audit_policies", "trial_settings"):
+        if key in data:
+            full[key] = data[key]
+    return full, _locator(node_paths, [], len(derived))
+
+
+def _default_id(doc: Document) -> str:
+    base = os.path.basename(doc.file)
+    return base.split(".")[0] or "genome"
+
+
+def _flatten(doc: Document, raw: Any, path: tuple, parent: str | None, nodes: dict, paths: dict) -> str:
+    if not isinstance(raw, dict):
+        raise GenomeFileError([doc.error(path, "a node must be a mapping with at least `name`")])
+    unknown = [k for k in raw if k not in NODE_KEYS]
+    if unknown:
+        raise GenomeFileError([doc.error((*path, k), f"unknown node field {k!r}") for k in unknown])
+    if "name" not in raw and "id" not in raw:
+        raise GenomeFileError([doc.error(path, "a node needs a `name` (its id defaults to the name)")])
+    node = _expand_presets(doc, dict(raw), path)
+    node_id = node.setdefault("id", node.get("name"))
+    node.setdefault("name", node_id)
+    if not isinstance(node_id, str):
+        raise GenomeFileError([doc.error((*path, "id"), "node id must be a string")])
+    if node_id in nodes:
+        first = doc.locate(paths[node_id])
+        raise GenomeFileError([doc.error(path, f"duplicate node id {node_id!r} (first at line {first[0]})")])
+    if "parent_id" in raw and raw["parent_id"] != parent:
+        raise GenomeFileError([doc.error((*path, "parent_id"), "parent_id is implied by nesting; leave it out")])
+    node["parent_id"] = parent
+    children = raw.get("children", [])
+    if not isinstance(children, list):
+        raise GenomeFileError([doc.error((*path, "children"), "children must be a list of nodes")])
+    nodes[node_id] = node
+    paths[node_id] = path
+    node["children"] = [_flatten(doc, child, (*path, "children", i), node_id, nodes, paths)
+                        for i, child in enumerate(children)]
+    return node_id
+
+
+def _expand_presets(doc: Document, node: Any, path: tuple) -> Any:
+    if isinstance(node, dict) and isinstance(node.get("leaf_operation"), str):
+        preset = OPERATION_PRESETS.get(node["leaf_operation"].lower())
+        if preset is None:
+            raise GenomeFileError([doc.error((*path, "leaf_operation"),
+                                             f"unknown leaf operation preset {node['leaf_operation']!r}; "
+                                             f"expected one of {', '.join(sorted(OPERATION_PRESETS))}")])
+        node = {**node, "leaf_operation": codec.to_wire(preset())}
+    return node
+
+
+def _derived_channels(nodes: dict) -> list:
+    out = []
+    for node_id, node in nodes.items():
+        for child in node.get("children", []) if isinstance(node, dict) else []:
+            if isinstance(child, str):
+                out.extend(codec.to_wire(c) for c in standard_bundle(node_id, child))
+    return out
+
+
+def _locator(node_paths: dict, channel_paths: list | None, derived_count: int):
+    def locate(path: tuple) -> tuple:
+        if len(path) >= 2 and path[0] == "nodes" and path[1] in node_paths:
+            return (*node_paths[path[1]], *path[2:])
+        if len(path) >= 2 and path[0] == "channels" and channel_paths is not None and isinstance(path[1], int):
+            if path[1] < derived_count:
+                return ("channels",)
+            return ("channels", path[1] - derived_count, *path[2:])
+        return path
+    return locate
+
+
+# -- full -> concise -----------------------------------------------------------------------------
+
+def genome_to_full(genome: OrganizationalGenome) -> dict:
+    return codec.to_wire(genome)
+
+
+def genome_to_concise(genome: OrganizationalGenome) -> dict:
+    """The hand-written form: nested, defaults and derived bundle channels left out."""
+    defaults = codec.to_wire(ViableNode(id="x", name="x"))
+    wire_nodes = codec.to_wire(genome)["nodes"]
+
+    def node(node_id: str) -> dict:
+        full = wire_nodes[node_id]
+        out = {"name": full["name"]}
+        if full["id"] != full["name"]:
+            out = {"id": full["id"], **out}
+        for key, value in full.items():
+            if key in ("id", "name", "parent_id", "children") or value == defaults.get(key):
+                continue
+            out[key] = value
+        if full["children"]:
+            out["children"] = [node(c) for c in full["children"]]
+        return out
+
+    derived = {(c.id, c.from_, c.to, c.channel_type) for pid, n in genome.nodes.items()
+               for cid in n.children for c in standard_bundle(pid, cid)}
+    extra = [codec.to_wire(c) for c in genome.channels if (c.id, c.from_, c.to, c.channel_type) not in derived]
+    full = codec.to_wire(genome)
+    blank = codec.to_wire(OrganizationalGenome(id=genome.id, root_node_id=genome.root_node_id, nodes={}))
+    out: dict = {"id": genome.id, "root": node(genome.root_node_id)}
+    if extra:
+        out["channels"] = extra
+    for key in ("lineage", "metadata", "relations", "routing_rules", "audit_policies", "trial_settings"):
+        if key in full and full[key] != blank.get(key):
+            out[key] = full[key]
+    return out
