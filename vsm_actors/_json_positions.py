@@ -29,19 +29,22 @@ def line_col(text: str, offset: int) -> tuple[int, int]:
     return line, offset - text.rfind("\n", 0, offset)
 
 
-def locate_offset(text: str, path: tuple[str | int, ...]) -> int:
+def locate_offset(text: str, path: tuple[str | int, ...], *, value: bool = False) -> int:
     """Return the offset of the deepest prefix of `path` present in the text.
 
-    A mapping member is located at its key, a list item at its value, the root at its first
-    character. Missing parts of the path are ignored: the nearest ancestor is returned.
+    A mapping member is located at its key (at its value if `value` is true), a list item at
+    its value, the root at its first character. Missing parts of the path are ignored: the
+    nearest ancestor is returned.
     """
-    value = found = _skip(text, 0)
+    value_at = found = _skip(text, 0)
     try:
         for part in path:
-            child = _child(text, value, part)
+            child = _child(text, value_at, part)
             if child is None:
                 break
-            found, value = child
+            found, value_at = child
+            if value:
+                found = value_at
     except (ValueError, IndexError, StopIteration, RecursionError):
         pass  # text malformed past this point: keep the nearest position found
     return found

@@ -11,6 +11,7 @@ adds the file name. This module also holds the small helpers both loaders use in
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -29,6 +30,7 @@ from ruamel.yaml.events import (
     StreamEndEvent,
 )
 from ruamel.yaml.reader import ReaderError
+from ruamel.yaml.scanner import Scanner
 
 __all__ = ["YamlProblem", "format_path", "kind_name", "load_yaml", "where"]
 
@@ -85,8 +87,10 @@ def kind_name(value: object) -> str:
 def load_yaml(text: str, limits: YamlLimits) -> tuple[dict[str, Any], Positions]:
     """Parse one YAML document holding a mapping; return its data and positions."""
     builder = _Builder(limits)
+    yaml = YAML(typ="safe", pure=True)
+    yaml.Scanner = _scanner_class(limits.max_depth)
     try:
-        data = builder.build(iter(YAML(typ="safe", pure=True).parse(text)))
+        data = builder.build(iter(yaml.parse(text)))
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = exc.problem or exc.context or "syntax error"
@@ -131,6 +135,29 @@ def _plain_scalar(text: str) -> object:
     return _SPECIAL_FLOATS.get(text, text)
 
 
+class _DepthCheckingScanner(Scanner):  # type: ignore[misc]
+    """A scanner that refuses deep flow nesting (`[[[[...`) before its look-ahead.
+
+    To decide whether `[` starts a key, the scanner looks up to 1024 characters ahead, with
+    cost growing with the nesting; checking here keeps a `[[[[...` bomb fast to refuse.
+    Open block collections (`indents`) plus flow levels never exceed the true depth.
+    """
+
+    max_depth = 64
+
+    def fetch_flow_collection_start(self, TokenClass: Any, to_push: str) -> None:  # noqa: N803
+        if len(self.indents) + self.flow_level >= self.max_depth:
+            mark = self.reader.get_mark()
+            message = f"nesting is deeper than the limit of {self.max_depth} levels"
+            raise YamlProblem(mark.line + 1, mark.column + 1, message)
+        super().fetch_flow_collection_start(TokenClass, to_push)
+
+
+@functools.cache
+def _scanner_class(max_depth: int) -> type[_DepthCheckingScanner]:
+    return type("_DepthCheckingScanner", (_DepthCheckingScanner,), {"max_depth": max_depth})
+
+
 class _Frame:
     """One open mapping or list on the builder's stack."""
 
@@ -162,7 +189,7 @@ class _Builder:
         next(events)  # StreamStartEvent
         start = next(events)
         if isinstance(start, StreamEndEvent):
-            self.fail(start, "file is empty")  # nothing but comments
+            raise YamlProblem(1, 1, "file is empty")  # nothing but comments
         if start.version not in (None, (1, 2)):
             self.fail(start, "only YAML 1.2 is supported; remove the %YAML directive")
         root = self.read_document(events)

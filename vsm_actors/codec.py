@@ -258,13 +258,16 @@ def register_payload_envelope(cls: type, payload_types: dict[str, type], payload
     """Teach both converters an attrs class whose `payload` holds a typed object on our side and a
     key-sorted JSON value on the wire, typed by `payload_type`."""
     for conv in (converter, strict):
-        base_un = make_dict_unstructure_fn(cls, conv)
+        base_un = make_dict_unstructure_fn(cls, conv, **{payload_field: override(omit=True)})
+        names = [a.name for a in attrs.fields(cls)]
         base_st = make_dict_structure_fn(cls, conv, _cattrs_forbid_extra_keys=conv.forbid_extra_keys)
 
-        def unstructure(obj, _base=base_un, _conv=conv):
+        def unstructure(obj, _base=base_un, _conv=conv, _typed=bool(payload_types), _names=names):
             out = _base(obj)
-            out[payload_field] = sort_keys(_conv.unstructure(getattr(obj, payload_field)))
-            return out
+            payload = getattr(obj, payload_field)
+            # an untyped payload is JSON data already: pass it through rather than walk it twice
+            out[payload_field] = sort_keys(_conv.unstructure(payload)) if _typed else payload
+            return {n: out[n] for n in _names}
 
         def structure(data, tp, _base=base_st, _conv=conv):
             obj = _base(data, tp)

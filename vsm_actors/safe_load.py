@@ -18,40 +18,41 @@ What is refused, and why:
   longer than `Limits.max_key_length`, and non-finite numbers (`NaN`, `Infinity`, `.inf`,
   `1e999`), which the JSON wire format cannot carry.
 
-YAML is read from ruamel.yaml's event stream with an explicit stack, so nesting depth is
-checked as the parser goes and positions come from the parser itself. JSON goes through
-`json.loads` (the fast path for large genomes); its positions are computed only when asked for,
-by `vsm_actors._json_positions`.
+YAML is read from ruamel.yaml's event stream with an explicit stack (`vsm_actors._safe_yaml`),
+so nesting depth is checked as the parser goes and positions come from the parser itself.
+JSON goes through `json.loads`, the fast path for large genomes, followed by an iterative check
+of the limits; its positions are computed only when asked for (`vsm_actors._json_positions`).
+The garbage collector is paused while a JSON document is parsed: the parse builds no cycles,
+and collections in the middle of it only cost time (they more than double it for large files).
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
+import gc
 import json
-import math
 import os
 import re
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal
 
 import attrs
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import (
-    AliasEvent,
-    MappingEndEvent,
-    MappingStartEvent,
-    ScalarEvent,
-    SequenceEndEvent,
-    SequenceStartEvent,
-    StreamEndEvent,
-)
-from ruamel.yaml.reader import ReaderError
 
 from vsm_actors._json_positions import first_too_deep, key_offsets, line_col, locate_offset
+from vsm_actors._safe_yaml import YamlProblem, format_path, kind_name, load_yaml, where
 
-__all__ = ["Document", "DocumentError", "KeyPath", "Limits", "format_path", "load_document", "load_text"]
+__all__ = [
+    "Document",
+    "DocumentError",
+    "KeyPath",
+    "Limits",
+    "format_path",
+    "load_document",
+    "load_text",
+]
 
 KeyPath = tuple[str | int, ...]
 """Where a value sits in a document: mapping keys and list indexes from the top level down."""
@@ -60,7 +61,6 @@ Format = Literal["yaml", "json"]
 
 _SUFFIX_FORMATS: dict[str, Format] = {".json": "json", ".yaml": "yaml", ".yml": "yaml"}
 _LEADING_SPACE = re.compile(r"\s*")
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
 class DocumentError(ValueError):
@@ -119,19 +119,6 @@ class Document:
         """Return (not raise) a `DocumentError` at the position of `path`."""
         line, col = self.locate(path)
         return DocumentError(self.file, line, col, message)
-
-
-def format_path(path: Sequence[str | int]) -> str:
-    """Render a path for messages: `root.children[0].model`, `nodes["a b"]`."""
-    text = ""
-    for part in path:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        elif _IDENTIFIER.fullmatch(part):
-            text += f".{part}" if text else part
-        else:
-            text += f"[{json.dumps(part)}]"
-    return text
 
 
 def load_document(
@@ -226,17 +213,13 @@ def _load(text: str, file: str, fmt: Format | None, limits: Limits) -> Document:
         raise DocumentError(file, 1, 1, "file is empty")
     if fmt is None:
         fmt = "json" if text[start] in "{[" else "yaml"
-    return _load_json(text, file, limits) if fmt == "json" else _load_yaml(text, file, limits)
-
-
-def _kind(value: object) -> str:
-    names = {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean"}
-    names |= {int: "an integer", float: "a number", type(None): "null"}
-    return names.get(type(value), type(value).__name__)
-
-
-def _where(path: KeyPath) -> str:
-    return f"{format_path(path)}: " if path else ""
+    if fmt == "json":
+        return _load_json(text, file, limits)
+    try:
+        data, positions = load_yaml(text, limits)
+    except YamlProblem as problem:
+        raise DocumentError(file, problem.line, problem.col, problem.message) from None
+    return Document(data, file, "yaml", partial(_nearest, positions))
 
 
 def _nearest(positions: dict[KeyPath, tuple[int, int]], path: KeyPath) -> tuple[int, int]:
@@ -260,6 +243,17 @@ _JSON_MESSAGES = {
 }
 
 
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _load_json(text: str, file: str, limits: Limits) -> Document:
     duplicates: list[tuple[dict[str, Any], str]] = []
 
@@ -270,26 +264,63 @@ def _load_json(text: str, file: str, limits: Limits) -> Document:
         return mapping
 
     try:
-        data = json.loads(text, object_pairs_hook=pairs_hook)
+        with _gc_paused():  # JSON builds no cycles; collections mid-parse only cost time
+            data = json.loads(text, object_pairs_hook=pairs_hook)
+            suspect = isinstance(data, dict) and _may_break_limits(data, limits)
     except json.JSONDecodeError as exc:
         message = _JSON_MESSAGES.get(exc.msg, exc.msg)
         raise DocumentError(file, exc.lineno, exc.colno, f"invalid JSON: {message}") from None
     except RecursionError:
         raise _too_deep(text, file, limits) from None
-    except ValueError as exc:  # an integer with more digits than int() accepts
-        raise DocumentError(file, 1, 1, f"invalid JSON: {exc}") from None
+    except ValueError:  # an integer with more digits than int() accepts
+        digits = re.search(rf"[0-9]{{{sys.get_int_max_str_digits() + 1},}}", text)
+        line, col = line_col(text, digits.start() if digits else 0)
+        raise DocumentError(file, line, col, "invalid JSON: number has too many digits") from None
     document = Document(data, file, "json", lambda path: line_col(text, locate_offset(text, path)))
     if not isinstance(data, dict):
-        raise document.error((), f"the top level must be a mapping of fields, not {_kind(data)}")
-    _check_json_tree(document, text, limits)
+        raise document.error((), f"the top level must be a mapping of fields, not {kind_name(data)}")
+    if suspect:
+        _check_json_tree(document, text, limits)
     if duplicates:
         mapping, key = duplicates[0]
         path = _path_to(data, mapping)
         first, second = key_offsets(text, path, key)[:2]
         line, col = line_col(text, second)
-        message = f"{_where(path)}duplicate key {key!r} (first at line {line_col(text, first)[0]})"
+        message = f"{where(path)}duplicate key {key!r} (first at line {line_col(text, first)[0]})"
         raise DocumentError(file, line, col, message)
     return document
+
+
+def _may_break_limits(data: dict[str, Any], limits: Limits) -> bool:
+    """Check depth, size, key lengths and finite numbers quickly, level by level.
+
+    No paths are built, so this is the cheap check every JSON load pays; when it finds
+    anything, `_check_json_tree` walks again to find the first problem and its position.
+    """
+    level: list[Any] = [data]
+    depth = nodes = 1
+    while level:
+        nodes += sum(map(len, level))
+        below: list[Any] = []
+        for container in level:
+            if type(container) is dict:
+                if container and max(map(len, container)) > limits.max_key_length:
+                    return True
+                values = container.values()
+            else:
+                values = container
+            for value in values:
+                kind = type(value)
+                if kind is dict or kind is list:
+                    below.append(value)
+                elif kind is float and value - value != 0.0:  # NaN, Infinity, or 1e999
+                    return True
+        if below:
+            depth += 1
+            if depth > limits.max_depth:
+                return True
+        level = below
+    return nodes > limits.max_nodes
 
 
 def _check_json_tree(document: Document, text: str, limits: Limits) -> None:
@@ -298,6 +329,8 @@ def _check_json_tree(document: Document, text: str, limits: Limits) -> None:
     path: list[str | int] = []
     iterators: list[Iterator[tuple[Any, Any]]] = [iter(document.data.items())]
     nodes = 1 + len(document.data)
+    if nodes > limits.max_nodes:
+        raise document.error((), f"more than {limits.max_nodes:,} values in one file")
     while iterators:
         for key, value in iterators[-1]:
             kind = type(value)
@@ -315,8 +348,9 @@ def _check_json_tree(document: Document, text: str, limits: Limits) -> None:
                 break
             if kind is float and value - value != 0.0:  # NaN, Infinity, or 1e999
                 number = "NaN" if value != value else "-Infinity" if value < 0 else "Infinity"
-                message = f"{number} is not allowed: numbers must be finite"
-                raise document.error((*path, key), _where((*path, key)) + message)
+                message = f"{where((*path, key))}{number} is not allowed: numbers must be finite"
+                offset = locate_offset(text, (*path, key), value=True)
+                raise DocumentError(document.file, *line_col(text, offset), message)
         else:
             iterators.pop()
             if path:
@@ -328,7 +362,7 @@ def _check_keys(document: Document, path: KeyPath, mapping: dict[str, Any], limi
         return
     key = next(key for key in mapping if len(key) > limits.max_key_length)
     message = f"key is {len(key):,} characters long; the limit is {limits.max_key_length:,}"
-    raise document.error((*path, key), _where(path) + message)
+    raise document.error((*path, key), where(path) + message)
 
 
 def _first_repeated(keys: Iterator[str]) -> str:
@@ -337,7 +371,7 @@ def _first_repeated(keys: Iterator[str]) -> str:
         if key in seen:
             return key
         seen.add(key)
-    raise AssertionError("no repeated key")  # the caller saw fewer keys than pairs
+    return ""  # not reached: called only when some key repeats
 
 
 def _too_deep(text: str, file: str, limits: Limits) -> DocumentError:

@@ -119,7 +119,7 @@ def responses_stub() -> Iterator[ResponsesStub]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(ref))
     server.daemon_threads = True
     ref.append(ResponsesStub(server))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     try:
         yield ref[0]

@@ -73,6 +73,13 @@ def _placeholder_values(request: ModelRequest, workspace: str) -> dict[str, str]
     }
 
 
+def _to_argv(value: object) -> tuple[str, ...]:
+    # A single string would otherwise become a tuple of characters; and it smells of a shell line.
+    if isinstance(value, (str, bytes)):
+        raise ProviderConfigError("command argv must be a list of strings, not one (shell) string")
+    return tuple(value)  # type: ignore[call-overload]
+
+
 # (run, prompt, secrets) -> response; lets a preset (codex) read the child's output its own way.
 OutputParser = Callable[[ProcessRun, str, tuple[str, ...]], ModelResponse]
 
@@ -94,7 +101,7 @@ class CommandProvider:
         parser: turns a successful run into a response; the default takes stdout as the text.
     """
 
-    argv: tuple[str, ...] = field(converter=tuple)
+    argv: tuple[str, ...] = field(converter=lambda value: _to_argv(value))
     workspace: str = "."
     timeout_seconds: float = 600.0
     kill_grace_seconds: float = 2.0

@@ -1,0 +1,239 @@
+"""One actor per genome node. Its behaviour is chosen from the node's *current* state on every
+message: a node with children acts as a metasystem (maps, routes, forwards results), a leaf
+executes through its model provider. Promotion is therefore a state change, not a restart.
+
+Every handler catches its own errors (Thespian would otherwise retry the message and repeat side
+effects) and turns them into failed results and ledger events.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+
+from attrs import evolve
+
+from ..core.channel import VsmChannelType
+from ..core.events import LedgerEventKind
+from ..core.harness import NotExecutable, Outcome, check_executable, finish
+from ..core.ledger_events import EventFactory
+from ..core.mapping import DirectiveTaskMapper
+from ..core.messages import MessageEnvelope
+from ..core.prompt import build_instructions
+from ..core.routing import RoutingError, choose_child, result_envelope, routed_task_envelope
+from ..core.task import Directive, TaskPacket, TaskResult
+from ..core.variants import debug_name
+from ..providers import ModelProviderError, ModelRequest, make_provider
+from .base import VsmActor
+from .protocol import (
+    ChildRestarted, DirectiveDone, GenomeChanged, LedgerWrite, NodeReady, NodeSetup, SubmitDirective,
+)
+from .runtime import Services
+
+log = logging.getLogger("vsm.node")
+
+
+class NodeActor(VsmActor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.node_id: str | None = None
+        self.genome = None
+        self.directory: dict = {}
+        self.provider = None
+        self.executed: set[str] = set()          # leaf: task ids ever started (at-most-once)
+        self.outstanding: dict[str, tuple] = {}  # metasystem: task id -> (child id, envelope)
+        self.pending: dict[str, dict] = {}       # root: correlation id -> directive bookkeeping
+
+    # -- wiring ------------------------------------------------------------------------------
+
+    def receiveMsg_NodeSetup(self, msg: NodeSetup, sender) -> None:
+        self.node_id, self.genome, self.directory = msg.node_id, msg.genome, msg.directory
+        self.ledger, self.supervisor, self.provider_spec, self.config = msg.ledger, msg.supervisor, msg.provider, msg.config
+        self.services = Services(msg.node_id, msg.config.deterministic_ids)
+        self.events = EventFactory(msg.node_id, self.services.new_id, self.services.now, self.services.to_json)
+        self.mapper = DirectiveTaskMapper()
+        self.tell(sender, NodeReady(node_id=msg.node_id, pid=os.getpid()))
+
+    def receiveMsg_GenomeChanged(self, msg: GenomeChanged, sender) -> None:
+        if self.node_id in msg.genome.nodes:
+            self.genome, self.directory = msg.genome, msg.directory
+
+    def receiveMsg_ChildRestarted(self, msg: ChildRestarted, sender) -> None:
+        self.directory = msg.directory
+        for task_id, (child_id, env) in list(self.outstanding.items()):
+            if child_id != msg.node_id:
+                continue
+            retried = env.metadata.get("crash_retry") == "1"
+            if self.config.crash_policy == "retry" and not retried:
+                again = evolve(env, metadata={**env.metadata, "crash_retry": "1"})
+                self.outstanding[task_id] = (child_id, again)
+                self.record([self.events.other("task_retried_after_crash", {"task_id": task_id, "child_node_id": child_id},
+                                               task_id=task_id)])
+                self.tell(self.directory.get(child_id), again)
+            else:
+                error = f"leaf process of {child_id} died while executing the task"
+                self.record([self.events.other("task_failed_after_crash", {"task_id": task_id, "child_node_id": child_id,
+                                                                           "error": error}, task_id=task_id)])
+                result = TaskResult.failed(task_id, child_id, "worker process died", error,
+                                           metadata={"directive_id": env.payload.directive_id or ""})
+                self.on_result(result, result_envelope(result, env, child_id, self.node_id, id=self.services.new_id(),
+                                                       created_at=self.services.now()))
+
+    # -- traffic -----------------------------------------------------------------------------
+
+    def receiveMsg_SubmitDirective(self, msg: SubmitDirective, sender) -> None:
+        env = MessageEnvelope.new(_ENV_CHANNEL, msg.directive, id=self.services.new_id(), created_at=self.services.now(),
+                                  target_node_id=self.node_id)
+        self.pending[env.id] = {"reply_to": msg.reply_to, "directive_id": msg.directive.id, "expected": 1, "results": []}
+        self.receiveMsg_MessageEnvelope(env, sender)
+
+    def receiveMsg_MessageEnvelope(self, env: MessageEnvelope, sender) -> None:
+        try:
+            events = [self.events.message(_RECEIVED, env)] if self.config.message_events else []
+            payload = env.payload
+            if isinstance(payload, TaskResult):
+                self.on_result(payload, env, events)
+            elif isinstance(payload, TaskPacket):
+                (self.execute if self.is_leaf else self.route)(payload, env, events)
+            elif isinstance(payload, Directive):
+                self.on_directive(payload, env, events)
+            else:
+                events.append(self.events.other("payload_ignored", {"payload_type": env.payload_type,
+                                                                    "envelope_id": env.id}))
+                self.record(events)
+        except Exception as exc:  # noqa: BLE001 - an actor never dies of a message
+            log.exception("node %s failed handling %s", self.node_id, env.payload_type)
+            self.fail_envelope(env, f"handler error: {exc}")
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.genome.node(self.node_id).is_leaf
+
+    # -- metasystem ----------------------------------------------------------------------------
+
+    def on_directive(self, directive: Directive, env: MessageEnvelope, events: list) -> None:
+        task = self.mapper.map(directive, self.services.new_id)
+        task = evolve(task, metadata={**task.metadata, "controller_node_id": self.node_id})
+        events += [self.events.directive_accepted(directive, self.genome.id, env),
+                   self.events.task_mapped(task, env, "system3_single_task")]
+        self.route(task, env, events)
+
+    def route(self, task: TaskPacket, env: MessageEnvelope, events: list) -> None:
+        if self.is_leaf:
+            return self.execute(task, env, events)
+        try:
+            decision = choose_child(self.genome, self.node_id, task)
+        except RoutingError as exc:
+            events.append(self.events.other("task_routing_failed", {"task_id": task.id, "error": str(exc)},
+                                            task_id=task.id, directive_id=task.directive_id))
+            result = TaskResult.failed(task.id, self.node_id, "task could not be routed", str(exc),
+                                       metadata={"directive_id": task.directive_id or ""})
+            self.record(events)
+            return self.on_result(result, result_envelope(result, env, self.node_id, self.node_id,
+                                                          id=self.services.new_id(), created_at=self.services.now()))
+        task = evolve(task, assigned_to=decision.child_id,
+                      metadata={**task.metadata, "routed_by": self.node_id, "routing_reason": decision.reason})
+        out = routed_task_envelope(task, env, self.node_id, decision, id=self.services.new_id(),
+                                   created_at=self.services.now())
+        events.append(self.events.task_routed(task, self.genome.node(self.node_id).name, decision, env, out,
+                                              self.genome.id))
+        self.outstanding[task.id] = (decision.child_id, out)
+        self.record(events)
+        self.tell(self.directory.get(decision.child_id), out)
+
+    def on_result(self, result: TaskResult, env: MessageEnvelope, events: list | None = None) -> None:
+        events = events if events is not None else []
+        self.outstanding.pop(result.task_id, None)
+        directive_id = result.metadata.get("directive_id") or None
+        events.append(self.events.result_received(result, env, directive_id))
+        node = self.genome.node(self.node_id)
+        if node.parent_id is not None and env.correlation_id not in self.pending:
+            up = result_envelope(result, env, self.node_id, node.parent_id, id=self.services.new_id(),
+                                 created_at=self.services.now(), forwarded=True)
+            self.record(events)
+            return self.tell(self.directory.get(node.parent_id), up)
+        waiting = self.pending.get(env.correlation_id)
+        if waiting is None:
+            events.append(self.events.other("result_without_directive", {"task_id": result.task_id},
+                                            task_id=result.task_id))
+            return self.record(events)
+        waiting["results"].append(result)
+        if len(waiting["results"]) < waiting["expected"]:
+            return self.record(events)
+        del self.pending[env.correlation_id]
+        done = DirectiveDone(directive_id=waiting["directive_id"], correlation_id=env.correlation_id,
+                             results=tuple(waiting["results"]))
+        self.record(events, then=done, to=waiting["reply_to"])
+
+    # -- leaf ----------------------------------------------------------------------------------
+
+    def execute(self, task: TaskPacket, env: MessageEnvelope, events: list) -> None:
+        if task.id in self.executed:  # duplicate delivery or a retried handler: never run twice
+            events.append(self.events.other("duplicate_task_ignored", {"task_id": task.id, "envelope_id": env.id},
+                                            task_id=task.id))
+            return self.record(events)
+        self.executed.add(task.id)
+        started, t0 = self.services.now(), time.perf_counter()
+        outcome = self.attempt(task)
+        if outcome.latency_ms == 0:
+            outcome = evolve(outcome, latency_ms=int((time.perf_counter() - t0) * 1000))
+        result, trace = finish(self.genome, self.node_id, task, env, outcome, trace_id=self.services.new_id(),
+                               started_at=started, completed_at=self.services.now())
+        events.append(self.events.trace_written(trace))
+        target = env.source_node_id or self.genome.node(self.node_id).parent_id
+        up = result_envelope(result, env, self.node_id, target, id=self.services.new_id(),
+                             created_at=self.services.now())
+        self.tell(self.ledger, LedgerWrite(events=tuple(events), traces=(trace,)))
+        self.tell(self.directory.get(target), up)
+
+    def attempt(self, task: TaskPacket) -> Outcome:
+        node = self.genome.node(self.node_id)
+        try:
+            check_executable(self.genome, self.node_id, task)
+            if self.provider is None:
+                self.provider = make_provider(self.provider_spec.name, **self.provider_spec.options)
+            request = ModelRequest(model=node.model, instructions=build_instructions(node),
+                                   input=self.services.to_json_text(task), metadata={
+                                       "node_id": node.id, "node_name": node.name, "task_id": task.id,
+                                       "task_title": task.title,
+                                       "operation_kind": debug_name(node.leaf_operation.kind) if node.leaf_operation.kind else ""})
+            response = self.provider.complete(request)
+        except (NotExecutable, ModelProviderError) as exc:
+            return Outcome(error=str(exc), provider=self.provider_spec.name, model=node.model.model)
+        raw = response.raw if isinstance(response.raw, dict) else {}
+        usage = response.usage
+        return Outcome(
+            output_text=response.output_text, input_tokens=usage.input_tokens if usage else 0,
+            output_tokens=usage.output_tokens if usage else 0, latency_ms=response.latency_ms or 0,
+            files_touched=tuple(str(f) for f in raw.get("files_touched", ()) if isinstance(f, str)),
+            artifacts=tuple(_artifact_text(a) for a in raw.get("artifacts", ())),
+            provider=self.provider_spec.name, model=node.model.model,
+        )
+
+    # -- shared --------------------------------------------------------------------------------
+
+    def fail_envelope(self, env: MessageEnvelope, error: str) -> None:
+        task_id = getattr(env.payload, "id", None) or getattr(env.payload, "task_id", None) or env.id
+        events = [self.events.other("handler_failed", {"envelope_id": env.id, "payload_type": env.payload_type,
+                                                       "error": error}, task_id=task_id)]
+        self.record(events)
+        if isinstance(env.payload, TaskPacket):
+            result = TaskResult.failed(task_id, self.node_id, "node failed to handle task", error,
+                                       metadata={"directive_id": env.payload.directive_id or ""})
+            target = env.source_node_id
+            self.tell(self.directory.get(target), result_envelope(
+                result, env, self.node_id, target, id=self.services.new_id(), created_at=self.services.now()))
+
+    def record(self, events: list, then=None, to=None) -> None:
+        if events or then is not None:
+            self.tell(self.ledger, LedgerWrite(events=tuple(events), then=then, to=to))
+
+
+def _artifact_text(value) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+_ENV_CHANNEL = VsmChannelType.OperationToEnvironment
+_RECEIVED = LedgerEventKind.MessageReceived

@@ -1,0 +1,160 @@
+"""Control messages between the client, the supervisor, node actors and the ledger actor.
+
+VSM traffic itself travels as `core.messages.MessageEnvelope`; these classes only boot, wire,
+change and observe the organization. All are frozen and picklable (the TCP base pickles them).
+"""
+
+from __future__ import annotations
+
+from attrs import field, frozen
+
+from ..core.events import LedgerEvent
+from ..core.genome import OrganizationalGenome
+from ..core.task import Directive, TaskResult
+from ..core.trace import TaskTrace
+
+
+@frozen(kw_only=True)
+class ProviderSpec:
+    name: str = "echo"
+    options: dict = field(factory=dict)
+
+
+@frozen(kw_only=True)
+class RuntimeConfig:
+    ledger_url: str = "vsm-ledger.sqlite"
+    provider: ProviderSpec = ProviderSpec()
+    node_providers: dict = field(factory=dict)  # node id or name -> ProviderSpec
+    crash_policy: str = "fail"  # fail | retry: what happens to a task whose leaf process died
+    watchdog_seconds: float = 1.0
+    message_events: bool = False  # record message_received/message_published (costly, off by default)
+    deterministic_ids: bool = False
+    ledger_batch: int = 512
+    ledger_flush_ms: int = 2
+
+
+@frozen(kw_only=True)
+class Boot:
+    genome: OrganizationalGenome
+    config: RuntimeConfig
+    restore: bool = True  # prefer the ledger's champion genome over `genome`
+
+
+@frozen(kw_only=True)
+class Booted:
+    genome_id: str
+    node_count: int
+    restored: bool
+    error: str | None = None
+
+
+@frozen(kw_only=True)
+class NodeSetup:
+    node_id: str
+    genome: OrganizationalGenome
+    directory: dict  # node id -> ActorAddress
+    ledger: object
+    supervisor: object
+    provider: ProviderSpec
+    config: RuntimeConfig
+
+
+@frozen(kw_only=True)
+class GenomeChanged:
+    genome: OrganizationalGenome
+    directory: dict
+
+
+@frozen(kw_only=True)
+class SubmitDirective:
+    directive: Directive
+    reply_to: object = None  # filled in by the supervisor: the client's address
+
+
+@frozen(kw_only=True)
+class DirectiveDone:
+    directive_id: str
+    correlation_id: str
+    results: tuple[TaskResult, ...]
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and all(r.status.value == "Completed" for r in self.results)
+
+
+@frozen(kw_only=True)
+class LedgerWrite:
+    """Events and traces to append; `then` is sent to `to` once they (and all before) commit."""
+
+    events: tuple[LedgerEvent, ...] = ()
+    traces: tuple[TaskTrace, ...] = ()
+    champion: OrganizationalGenome | None = None
+    champion_key: str | None = None
+    then: object = None
+    to: object = None
+
+
+@frozen(kw_only=True)
+class LedgerOpen:
+    url: str
+    batch: int = 512
+    flush_ms: int = 2
+
+
+@frozen(kw_only=True)
+class LedgerReady:
+    url: str
+    error: str | None = None
+    champion: OrganizationalGenome | None = None
+
+
+@frozen(kw_only=True)
+class LedgerLoadChampion:
+    key: str
+
+
+@frozen(kw_only=True)
+class ApplyPatches:
+    patches: tuple
+    reply_to: object = None
+
+
+@frozen(kw_only=True)
+class PatchesApplied:
+    genome_id: str
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    elapsed_ms: float = 0.0
+    error: str | None = None
+
+
+@frozen
+class StatusRequest:
+    pass
+
+
+@frozen(kw_only=True)
+class StatusReply:
+    genome: OrganizationalGenome
+    pids: dict
+    restarts: dict
+
+
+@frozen(kw_only=True)
+class NodeReady:
+    node_id: str
+    pid: int
+
+
+@frozen(kw_only=True)
+class ChildRestarted:
+    """To a metasystem: its child's actor was replaced; settle the tasks it had in flight."""
+
+    node_id: str
+    directory: dict
+
+
+@frozen
+class Stop:
+    pass

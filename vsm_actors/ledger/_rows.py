@@ -1,0 +1,110 @@
+"""Stored row shapes, shared by every backend so they index and encode values identically.
+
+A row is the value's codec JSON plus the columns queries filter and order on. The in-memory twin
+keeps the same rows (JSON text included) and decodes on read, as the SQL store does: a caller
+gets back exactly what a durable backend would give it, and can never mutate stored state.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from .. import codec
+from ..core.events import LedgerEvent, kind_storage_key
+from ..core.records import (
+    EvolutionGenerationRecord, GenomeSnapshot, PopulationArchiveRecord, StoredTrialRecord, role_storage_key,
+)
+from ..core.trace import TaskTrace
+from .base import LedgerSerializationError
+from .query import timestamp_us
+
+T = TypeVar("T")
+
+Row = dict[str, Any]
+
+
+def encode(value: object, what: str) -> str:
+    try:
+        return codec.dumps(value)
+    except Exception as exc:  # noqa: BLE001 - cattrs/json raise many types; all mean "cannot encode"
+        raise LedgerSerializationError(f"cannot encode {what}: {exc}") from exc
+
+
+def decode(text: str, cls: type[T], what: str) -> T:
+    try:
+        return codec.from_wire(json.loads(text), cls)
+    except Exception as exc:  # noqa: BLE001 - a corrupt or incompatible row, whatever the cause
+        raise LedgerSerializationError(f"cannot decode stored {what}: {exc}") from exc
+
+
+def event_row(event: LedgerEvent) -> Row:
+    return {
+        "id": event.id, "kind": kind_storage_key(event.kind), "created_us": timestamp_us(event.created_at),
+        "genome_id": event.genome_id, "node_id": event.node_id, "task_id": event.task_id,
+        "directive_id": event.directive_id, "suggestion_id": event.suggestion_id,
+        "correlation_id": event.correlation_id, "event_json": encode(event, f"event {event.id!r}"),
+    }
+
+
+EVENT_COLUMNS = ("id", "kind", "created_us", "genome_id", "node_id", "task_id", "directive_id",
+                 "suggestion_id", "correlation_id", "event_json")
+
+
+def trace_row(trace: TaskTrace) -> Row:
+    return {
+        "id": trace.id, "task_id": trace.task_id, "genome_id": trace.genome_id,
+        "assigned_node_id": trace.assigned_node_id, "started_us": timestamp_us(trace.started_at),
+        "completed_us": None if trace.completed_at is None else timestamp_us(trace.completed_at),
+        "outcome_score": trace.outcome_score, "token_total": trace.token_total(),
+        "trace_json": encode(trace, f"trace {trace.id!r}"),
+    }
+
+
+def trace_subject_ids(trace: TaskTrace) -> list[str]:
+    """Nodes whose subtree a trace belongs to: the assignee and every responsible ancestor."""
+    return list(dict.fromkeys((trace.assigned_node_id, *trace.responsible_ancestor_ids)))
+
+
+def dedupe_last(values: list[T], key: Any) -> list[T]:
+    """Last copy of each key wins, in first-seen order: one batch, one upsert per id."""
+    out: dict[Any, T] = {}
+    for value in values:
+        out[key(value)] = value
+    return list(out.values())
+
+
+def snapshot_row(snapshot: GenomeSnapshot) -> Row:
+    return {
+        "genome_id": snapshot.genome_id, "role": role_storage_key(snapshot.role),
+        "saved_us": timestamp_us(snapshot.saved_at),
+        "snapshot_json": encode(snapshot, f"genome snapshot {snapshot.genome_id!r}"),
+    }
+
+
+def trial_row(record: StoredTrialRecord) -> Row:
+    return {
+        "trial_id": record.trial_id, "controller_node_id": record.controller_node_id,
+        "base_genome_id": record.base_genome_id, "candidate_genome_id": record.candidate_genome_id,
+        "status": record.status.storage_key, "started_us": timestamp_us(record.started_at),
+        "updated_us": timestamp_us(record.updated_at),
+        "completed_us": None if record.completed_at is None else timestamp_us(record.completed_at),
+        "record_json": encode(record, f"trial record {record.trial_id!r}"),
+    }
+
+
+def archive_row(record: PopulationArchiveRecord) -> Row:
+    return {
+        "trial_id": record.trial_id, "controller_node_id": record.controller_node_id,
+        "candidate_genome_id": record.candidate_genome_id, "status": record.status.storage_key,
+        "updated_us": timestamp_us(record.updated_at), "selection_score": record.selection_score,
+        "record_json": encode(record, f"population archive record {record.trial_id!r}"),
+    }
+
+
+def generation_row(record: EvolutionGenerationRecord) -> Row:
+    return {
+        "controller_node_id": record.controller_node_id, "generation": record.generation,
+        "champion_genome_id": record.champion_genome_id, "updated_us": timestamp_us(record.updated_at),
+        "record_json": encode(record, f"evolution generation {record.controller_node_id!r}/{record.generation}"),
+    }

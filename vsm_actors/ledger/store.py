@@ -1,0 +1,392 @@
+"""`PeeweeLedger`: the durable ledger on SQLite (embedded, the default) or PostgreSQL (shared).
+
+One schema (`_models`), one code path. The engine differences are few: how a connection is
+opened (`_database`), how a batch of rows is sent (`insert_rows`), and that PostgreSQL needs
+`COLLATE "C"` for ids to order by code point as Python and SQLite do. Every write is one
+transaction and every error surfaces as a `LedgerError`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import peewee as pw
+
+from ..core.events import EventFilter, LedgerEvent, TraceWindow
+from ..core.genome import OrganizationalGenome
+from ..core.ids import GenomeId, NodeId
+from ..core.records import (
+    COMPLETED_TRIAL_STATUSES, PARETO_ARCHIVE_STATUSES, EvolutionGenerationRecord, GenomeSnapshot,
+    GenomeSnapshotRole, PopulationArchiveRecord, StoredTrialRecord, StoredTrialStatus, role_storage_key,
+)
+from ..core.trace import TaskTrace
+from . import _rows
+from ._database import Target, insert_rows, make_database, masked_error, parse_target, translate_errors
+from ._models import SCHEMA_VERSION, make_models
+from .base import Ledger, LedgerConflictError, LedgerError, champion_snapshot, utc_now
+from .query import effective_limit, normalize, timestamp_us
+
+T = TypeVar("T")
+
+_COMPLETED = [s.storage_key for s in COMPLETED_TRIAL_STATUSES]
+_PARETO = [s.storage_key for s in PARETO_ARCHIVE_STATUSES]
+_CHUNK = 1000
+
+
+class PeeweeLedger(Ledger):
+    """A ledger in the database `url` names (see `_database` for the forms)."""
+
+    def __init__(self, url: str, *, clock: Callable[[], datetime] = utc_now) -> None:
+        self.clock = clock
+        self.target: Target = parse_target(url)
+        self._where = self.target.describe()
+        self._db = make_database(self.target)
+        self._sqlite = self.target.engine == "sqlite"
+        self._collation = None if self._sqlite else '"C"'
+        self.m = make_models(self._db)
+        self._pid = os.getpid()
+        self._closed = False
+        try:
+            with translate_errors("opening the ledger", self._where):
+                self._db.connect()
+                self._create_schema()
+        except BaseException:
+            if not self._db.is_closed():
+                self._db.close()
+            raise
+
+    # -- connection and schema -----------------------------------------------------------------
+
+    def _create_schema(self) -> None:
+        if self.target.schema:
+            self._db.execute_sql(f'CREATE SCHEMA IF NOT EXISTS "{self.target.schema}"')
+        with self._db.atomic():
+            self._db.create_tables(self.m.all, safe=True)
+            versions = [v.version for v in self.m.SchemaVersion.select()]
+            if not versions:
+                self.m.SchemaVersion.create(version=SCHEMA_VERSION, applied_us=timestamp_us(utc_now()))
+            elif max(versions) != SCHEMA_VERSION:
+                raise LedgerError(
+                    f"ledger at {self._where} has schema version {max(versions)}; this vsm_actors reads "
+                    f"version {SCHEMA_VERSION} and has no migration between them")
+
+    def _ready(self) -> pw.Database:
+        if self._closed:
+            raise LedgerError(f"the ledger at {self._where} is closed")
+        # A connection inherited through fork() must never be used by the child (it corrupts
+        # SQLite, and interleaves a PostgreSQL session): drop it unclosed and open our own.
+        if os.getpid() != self._pid:
+            self._db._state.reset()
+            self._pid = os.getpid()
+        if self._db.is_closed():
+            self._db.connect()
+        return self._db
+
+    def _write(self, action: str, work: Callable[[], T]) -> T:
+        with translate_errors(action, self._where):
+            db = self._ready()
+            try:
+                with db.atomic():
+                    return work()
+            except pw.OperationalError as exc:
+                raise masked_error(exc) from None
+
+    def _read(self, action: str, query: Callable[[], T]) -> T:
+        with translate_errors(action, self._where):
+            self._ready()
+            return query()
+
+    def _desc(self, field: pw.Field) -> pw.Ordering:
+        return field.desc(collation=self._collation) if isinstance(field, pw.TextField) else field.desc()
+
+    def _asc(self, field: pw.Field) -> pw.Ordering:
+        return field.asc(collation=self._collation) if isinstance(field, pw.TextField) else field.asc()
+
+    def _insert(self, model: type[pw.Model], rows: list[dict[str, Any]], conflict: list[str] | None = None) -> None:
+        insert_rows(self._db, model._meta.table_name, rows, conflict, sqlite=self._sqlite)
+
+    # -- events --------------------------------------------------------------------------------
+
+    def append_events(self, events: Sequence[LedgerEvent]) -> None:
+        if not events:
+            return
+        rows = [_rows.event_row(e) for e in events]
+        try:
+            self._write("appending events", lambda: self._insert(self.m.Event, rows))
+        except LedgerError as exc:
+            if isinstance(exc.__cause__, pw.IntegrityError):
+                raise self._read("naming the conflicting event", lambda: self._conflict(rows)) from exc
+            raise
+
+    def _conflict(self, rows: list[dict[str, Any]]) -> LedgerError:
+        """Name the first id that made the batch fail, exactly as the in-memory twin does."""
+        E = self.m.Event
+        ids = list(dict.fromkeys(row["id"] for row in rows))
+        stored: set[str] = set()
+        for start in range(0, len(ids), _CHUNK):
+            stored.update(r.id for r in E.select(E.id).where(E.id.in_(ids[start:start + _CHUNK])))
+        seen: set[str] = set()
+        for row in rows:
+            if row["id"] in stored or row["id"] in seen:
+                return LedgerConflictError(row["id"])
+            seen.add(row["id"])
+        return LedgerError("an event batch violated a constraint of the ledger")
+
+    def events(self, filter: EventFilter | None = None) -> list[LedgerEvent]:
+        q = normalize(filter)
+        E = self.m.Event
+
+        def run() -> list[LedgerEvent]:
+            query = E.select(E.id, E.event_json)
+            if q.kind_keys:
+                query = query.where(E.kind.in_(sorted(q.kind_keys)))
+            for name, value in q.links.items():
+                query = query.where(getattr(E, name) == value)
+            if q.since_us is not None:
+                query = query.where(E.created_us >= q.since_us)
+            if q.after_id is not None:
+                at, seq = self._cursor(q.after_id, "after_id")
+                query = query.where((E.created_us > at) | ((E.created_us == at) & (E.seq > seq)))
+            if q.before_id is not None:
+                at, seq = self._cursor(q.before_id, "before_id")
+                query = query.where((E.created_us < at) | ((E.created_us == at) & (E.seq < seq)))
+            if q.keep == "newest":
+                query = query.order_by(E.created_us.desc(), E.seq.desc())
+            else:
+                query = query.order_by(E.created_us.asc(), E.seq.asc())
+            if q.limit is not None:
+                query = query.limit(q.limit)
+            rows = list(query.tuples())
+            if q.keep == "newest":
+                rows.reverse()
+            return [_rows.decode(text, LedgerEvent, f"event {event_id!r}") for event_id, text in rows]
+
+        return self._read("reading events", run)
+
+    def _cursor(self, event_id: str, name: str) -> tuple[int, int]:
+        E = self.m.Event
+        row = E.select(E.created_us, E.seq).where(E.id == event_id).tuples().first()
+        if row is None:
+            raise LedgerError(f"{name} names an event that is not in the ledger: {event_id!r}")
+        return row
+
+    def get_event(self, event_id: str) -> LedgerEvent | None:
+        E = self.m.Event
+        text = self._read("reading an event", lambda: E.select(E.event_json).where(E.id == event_id).scalar())
+        return None if text is None else _rows.decode(text, LedgerEvent, f"event {event_id!r}")
+
+    # -- traces --------------------------------------------------------------------------------
+
+    def write_traces(self, traces: Sequence[TaskTrace]) -> None:
+        unique = _rows.dedupe_last(list(traces), key=lambda t: t.id)
+        if not unique:
+            return
+        rows = [_rows.trace_row(t) for t in unique]
+        subjects = [{"trace_id": t.id, "node_id": n, "started_us": row["started_us"]}
+                    for t, row in zip(unique, rows, strict=True) for n in _rows.trace_subject_ids(t)]
+        ids = [t.id for t in unique]
+        TN = self.m.TraceNode
+
+        def work() -> None:
+            # an upsert may change the ancestors: replace the trace's side rows wholesale
+            for start in range(0, len(ids), _CHUNK):
+                TN.delete().where(TN.trace_id.in_(ids[start:start + _CHUNK])).execute()
+            self._insert(self.m.Trace, rows, conflict=["id"])
+            self._insert(TN, subjects)
+
+        self._write("writing traces", work)
+
+    def get_trace(self, trace_id: str) -> TaskTrace | None:
+        T_ = self.m.Trace
+        text = self._read("reading a trace", lambda: T_.select(T_.trace_json).where(T_.id == trace_id).scalar())
+        return None if text is None else _rows.decode(text, TaskTrace, f"trace {trace_id!r}")
+
+    def recent_task_traces(self, window: TraceWindow | None = None) -> list[TaskTrace]:
+        T_ = self.m.Trace
+        return self._window(T_.select(T_.id, T_.trace_json), T_.started_us, T_.id, window)
+
+    def subtree_task_traces(self, node_id: str, window: TraceWindow | None = None) -> list[TaskTrace]:
+        T_, TN = self.m.Trace, self.m.TraceNode
+        query = (T_.select(T_.id, T_.trace_json).join(TN, on=(TN.trace_id == T_.id))
+                 .where(TN.node_id == node_id))
+        return self._window(query, TN.started_us, TN.trace_id, window)
+
+    def _window(self, query: pw.Select, started: pw.Field, trace_id: pw.Field,
+                window: TraceWindow | None) -> list[TaskTrace]:
+        window = window if window is not None else TraceWindow()
+        if window.since is not None:
+            query = query.where(started >= timestamp_us(window.since))
+        query = query.order_by(started.desc(), self._desc(trace_id))
+        limit = effective_limit(window.limit)
+        if limit is not None:
+            query = query.limit(limit)
+        rows = self._read("reading traces", lambda: list(query.tuples()))
+        return [_rows.decode(text, TaskTrace, f"trace {tid!r}") for tid, text in reversed(rows)]
+
+    # -- genome snapshots and champion pointers ------------------------------------------------
+
+    def save_genome_snapshot(self, snapshot: GenomeSnapshot) -> None:
+        row = _rows.snapshot_row(snapshot)
+        self._write("saving a genome snapshot", lambda: self._insert(self.m.Snapshot, [row], ["genome_id"]))
+
+    def get_genome_snapshot(self, genome_id: str) -> GenomeSnapshot | None:
+        S = self.m.Snapshot
+        return self._one(S.select(S.snapshot_json).where(S.genome_id == genome_id), GenomeSnapshot,
+                         f"genome snapshot {genome_id!r}")
+
+    def genome_snapshots(
+        self, limit: int | None = None, role: GenomeSnapshotRole | None = None,
+    ) -> list[GenomeSnapshot]:
+        S = self.m.Snapshot
+        query = S.select(S.snapshot_json)
+        if role is not None:
+            query = query.where(S.role == role_storage_key(role))
+        query = query.order_by(S.saved_us.desc(), self._desc(S.genome_id))
+        return self._many(query, limit, GenomeSnapshot, "genome snapshot")
+
+    def set_champion_genome(
+        self, controller_node_id: str, genome: OrganizationalGenome, *,
+        saved_at: datetime | None = None, metadata: dict[str, str] | None = None,
+    ) -> GenomeSnapshot:
+        now = self.clock()
+        snapshot = champion_snapshot(genome, saved_at or now, metadata)
+        row = _rows.snapshot_row(snapshot)
+        pointer = {"controller_node_id": controller_node_id, "genome_id": genome.id, "updated_us": timestamp_us(now)}
+
+        def work() -> None:
+            self._insert(self.m.Snapshot, [row], ["genome_id"])
+            self._insert(self.m.Champion, [pointer], ["controller_node_id"])
+
+        self._write("saving the champion genome", work)
+        return snapshot
+
+    def set_champion_genome_id(self, controller_node_id: str, genome_id: str) -> None:
+        pointer = {"controller_node_id": controller_node_id, "genome_id": genome_id,
+                   "updated_us": timestamp_us(self.clock())}
+        self._write("setting the champion genome",
+                    lambda: self._insert(self.m.Champion, [pointer], ["controller_node_id"]))
+
+    def get_champion_genome_id(self, controller_node_id: str) -> GenomeId | None:
+        C = self.m.Champion
+        value = self._read("reading the champion pointer", lambda: C.select(C.genome_id).where(
+            C.controller_node_id == controller_node_id).scalar())
+        return None if value is None else GenomeId(value)
+
+    def champion_genome_ids(self) -> dict[NodeId, GenomeId]:
+        C = self.m.Champion
+        query = C.select(C.controller_node_id, C.genome_id).order_by(self._asc(C.controller_node_id))
+        rows = self._read("reading champion pointers", lambda: list(query.tuples()))
+        return {NodeId(c): GenomeId(g) for c, g in rows}
+
+    # -- trials --------------------------------------------------------------------------------
+
+    def write_trial_record(self, record: StoredTrialRecord) -> None:
+        row = _rows.trial_row(record)
+        self._write("writing a trial record", lambda: self._insert(self.m.Trial, [row], ["trial_id"]))
+
+    def get_trial_record(self, trial_id: str) -> StoredTrialRecord | None:
+        Tr = self.m.Trial
+        return self._one(Tr.select(Tr.record_json).where(Tr.trial_id == trial_id), StoredTrialRecord,
+                         f"trial record {trial_id!r}")
+
+    def get_active_trial_record(self, controller_node_id: str) -> StoredTrialRecord | None:
+        found = self._trials(controller_node_id, [StoredTrialStatus.Active.storage_key], "updated_us", True, 1)
+        return found[0] if found else None
+
+    def queued_trial_records(self, controller_node_id: str, limit: int | None = None) -> list[StoredTrialRecord]:
+        return self._trials(controller_node_id, [StoredTrialStatus.Queued.storage_key], "started_us", False, limit)
+
+    def completed_trial_records(self, controller_node_id: str, limit: int | None = None) -> list[StoredTrialRecord]:
+        return self._trials(controller_node_id, _COMPLETED, "updated_us", True, limit)
+
+    def trial_records(self, controller_node_id: str | None = None, limit: int | None = None) -> list[StoredTrialRecord]:
+        return self._trials(controller_node_id, None, "updated_us", True, limit)
+
+    def _trials(self, controller: str | None, statuses: list[str] | None, order: str, descending: bool,
+                limit: int | None) -> list[StoredTrialRecord]:
+        Tr = self.m.Trial
+        query = Tr.select(Tr.record_json)
+        if controller is not None:
+            query = query.where(Tr.controller_node_id == controller)
+        if statuses is not None:
+            query = query.where(Tr.status.in_(statuses))
+        when = getattr(Tr, order)
+        query = query.order_by(*((when.desc(), self._desc(Tr.trial_id)) if descending
+                                 else (when.asc(), self._asc(Tr.trial_id))))
+        return self._many(query, limit, StoredTrialRecord, "trial record")
+
+    # -- population archive and evolution generations --------------------------------------------
+
+    def write_population_archive_record(self, record: PopulationArchiveRecord) -> None:
+        row = _rows.archive_row(record)
+        self._write("writing a population archive record",
+                    lambda: self._insert(self.m.Archive, [row], ["trial_id"]))
+
+    def get_population_archive_record(self, trial_id: str) -> PopulationArchiveRecord | None:
+        A = self.m.Archive
+        return self._one(A.select(A.record_json).where(A.trial_id == trial_id), PopulationArchiveRecord,
+                         f"population archive record {trial_id!r}")
+
+    def population_archive_records(
+        self, controller_node_id: str, limit: int | None = None,
+    ) -> list[PopulationArchiveRecord]:
+        return self._archive(controller_node_id, None, limit)
+
+    def pareto_archive_records(
+        self, controller_node_id: str, limit: int | None = None,
+    ) -> list[PopulationArchiveRecord]:
+        return self._archive(controller_node_id, _PARETO, limit)
+
+    def _archive(self, controller: str, statuses: list[str] | None, limit: int | None) -> list[PopulationArchiveRecord]:
+        A = self.m.Archive
+        query = A.select(A.record_json).where(A.controller_node_id == controller)
+        if statuses is not None:
+            query = query.where(A.status.in_(statuses))
+        query = query.order_by(A.updated_us.desc(), self._desc(A.trial_id))
+        return self._many(query, limit, PopulationArchiveRecord, "population archive record")
+
+    def write_evolution_generation_record(self, record: EvolutionGenerationRecord) -> None:
+        row = _rows.generation_row(record)
+        self._write("writing an evolution generation record",
+                    lambda: self._insert(self.m.Generation, [row], ["controller_node_id", "generation"]))
+
+    def latest_evolution_generation_record(self, controller_node_id: str) -> EvolutionGenerationRecord | None:
+        found = self.evolution_generation_records(controller_node_id, 1)
+        return found[0] if found else None
+
+    def evolution_generation_records(
+        self, controller_node_id: str, limit: int | None = None,
+    ) -> list[EvolutionGenerationRecord]:
+        G = self.m.Generation
+        query = (G.select(G.record_json).where(G.controller_node_id == controller_node_id)
+                 .order_by(G.generation.desc()))
+        return self._many(query, limit, EvolutionGenerationRecord, "evolution generation record")
+
+    # -- reading helpers -----------------------------------------------------------------------
+
+    def _one(self, query: pw.Select, cls: type[T], what: str) -> T | None:
+        text = self._read(f"reading {what}", query.scalar)
+        return None if text is None else _rows.decode(text, cls, what)
+
+    def _many(self, query: pw.Select, limit: int | None, cls: type[T], what: str) -> list[T]:
+        limit = effective_limit(limit)
+        if limit is not None:
+            query = query.limit(limit)
+        texts = self._read(f"reading {what}s", lambda: [row[0] for row in query.tuples()])
+        return [_rows.decode(text, cls, what) for text in texts]
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._closed = True
+        if os.getpid() != self._pid:
+            self._db._state.reset()  # the parent's connection: not ours to close
+            return
+        if not self._db.is_closed():
+            self._db.close()
+
+    def __repr__(self) -> str:
+        return f"PeeweeLedger({self._where!r})"
