@@ -45,6 +45,7 @@ class NodeActor(VsmActor):
         self.executed: set[str] = set()          # leaf: task ids ever started (at-most-once)
         self.outstanding: dict[str, tuple] = {}  # metasystem: task id -> (child id, envelope)
         self.pending: dict[str, dict] = {}       # root: correlation id -> directive bookkeeping
+        self.early: list = []                    # traffic that beat NodeSetup here (multiprocess)
 
     # -- wiring ------------------------------------------------------------------------------
 
@@ -55,6 +56,9 @@ class NodeActor(VsmActor):
         self.events = EventFactory(msg.node_id, self.services.new_id, self.services.now, self.services.to_json)
         self.mapper = DirectiveTaskMapper()
         self.tell(sender, NodeReady(node_id=msg.node_id, pid=os.getpid()))
+        early, self.early = self.early, []
+        for env, origin in early:
+            self.receiveMsg_MessageEnvelope(env, origin)
 
     def receiveMsg_GenomeChanged(self, msg: GenomeChanged, sender) -> None:
         if self.node_id in msg.genome.nodes:
@@ -90,6 +94,9 @@ class NodeActor(VsmActor):
         self.receiveMsg_MessageEnvelope(env, sender)
 
     def receiveMsg_MessageEnvelope(self, env: MessageEnvelope, sender) -> None:
+        if self.node_id is None:
+            self.early.append((env, sender))
+            return
         try:
             events = [self.events.message(_RECEIVED, env)] if self.config.message_events else []
             payload = env.payload

@@ -1,0 +1,211 @@
+"""The organization supervisor: boots one actor per genome node from a genome (or the ledger's
+champion), owns live structural changes, and restarts dead node actors.
+
+It creates every node actor itself, so exits come to one place. Thespian does not report every
+death on every base, so a watchdog also checks each actor's process id.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from datetime import timedelta
+
+from attrs import evolve
+from thespian.actors import ActorExitRequest, ChildActorExited, WakeupMessage
+
+from ..core.patch import PatchError, apply_patch, patch_kind
+from ..core.validation import validate_genome
+from .base import VsmActor
+from .ledger_actor import LedgerActor
+from .node_actor import NodeActor
+from .protocol import (
+    ApplyPatches, Boot, Booted, ChildRestarted, GenomeChanged, LedgerLoadChampion, LedgerOpen, LedgerReady,
+    LedgerWrite, NodeReady, NodeSetup, PatchesApplied, StatusReply, StatusRequest, SubmitDirective,
+)
+from .runtime import Services
+
+log = logging.getLogger("vsm.supervisor")
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed child not yet reaped still answers kill(0): look at its state
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().split(b")")[-1].split()[0] not in (b"Z", b"X")
+    except OSError:
+        return False
+
+
+class OrganizationActor(VsmActor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.genome = None
+        self.directory: dict = {}
+        self.pids: dict[str, int] = {}
+        self.restarts: dict[str, int] = {}
+        self.client = None
+        self.phase = "idle"
+        self.stopping = False
+        self.restored = False
+
+    # -- boot ------------------------------------------------------------------------------
+
+    def receiveMsg_Boot(self, msg: Boot, sender) -> None:
+        if self.phase != "idle":
+            return self.tell(sender, Booted(genome_id="", node_count=0, restored=False, error="already booted"))
+        self.client, self.config, self.genome, self.restore = sender, msg.config, msg.genome, msg.restore
+        self.services = Services("supervisor", msg.config.deterministic_ids)
+        self.champion_key = msg.genome.root_node_id
+        self.ledger = self.createActor(LedgerActor)
+        self.phase = "opening"
+        self.tell(self.ledger, LedgerOpen(url=msg.config.ledger_url, batch=msg.config.ledger_batch,
+                                          flush_ms=msg.config.ledger_flush_ms))
+
+    def receiveMsg_LedgerReady(self, msg: LedgerReady, sender) -> None:
+        if msg.error:
+            log.error("%s", msg.error)
+            if self.phase in ("opening", "loading"):
+                self.phase = "failed"
+                self.tell(self.client, Booted(genome_id="", node_count=0, restored=False, error=msg.error))
+            return
+        if self.phase == "opening":
+            self.phase = "loading"
+            return self.tell(self.ledger, LedgerLoadChampion(key=self.champion_key))
+        if self.phase == "loading":
+            if self.restore and msg.champion is not None:
+                self.genome, self.restored = msg.champion, True
+            issues = validate_genome(self.genome)
+            if issues:
+                self.phase = "failed"
+                return self.tell(self.client, Booted(genome_id=self.genome.id, node_count=0, restored=self.restored,
+                                                     error="invalid genome: " + "; ".join(map(str, issues))))
+            self.phase = "starting"
+            self.directory = {node_id: self.createActor(NodeActor) for node_id in self.genome.nodes}
+            for node_id in self.genome.nodes:
+                self.setup(node_id)
+            self.wakeupAfter(timedelta(seconds=self.config.watchdog_seconds))
+
+    def setup(self, node_id: str) -> None:
+        spec = self.config.node_providers.get(node_id) or self.config.node_providers.get(
+            self.genome.node(node_id).name) or self.config.provider
+        self.tell(self.directory[node_id], NodeSetup(
+            node_id=node_id, genome=self.genome, directory=self.directory, ledger=self.ledger, supervisor=self.myAddress,
+            provider=spec, config=self.config))
+
+    def receiveMsg_NodeReady(self, msg: NodeReady, sender) -> None:
+        previous = self.pids.get(msg.node_id)
+        self.pids[msg.node_id] = msg.pid
+        if self.phase == "starting" and len(self.pids) == len(self.genome.nodes):
+            self.phase = "running"
+            event = self.event("organization_started", {"genome_id": self.genome.id, "node_count": len(self.pids),
+                                                         "restored": self.restored})
+            self.tell(self.ledger, LedgerWrite(
+                events=(event,), champion=self.genome, champion_key=self.champion_key,
+                then=Booted(genome_id=self.genome.id, node_count=len(self.genome.nodes), restored=self.restored),
+                to=self.client))
+        elif previous is not None and previous != msg.pid:
+            log.info("node %s restarted as pid %s", msg.node_id, msg.pid)
+
+    # -- traffic and observation -----------------------------------------------------------------
+
+    def receiveMsg_SubmitDirective(self, msg: SubmitDirective, sender) -> None:
+        self.tell(self.directory.get(self.genome.root_node_id), evolve(msg, reply_to=msg.reply_to or sender))
+
+    def receiveMsg_StatusRequest(self, msg: StatusRequest, sender) -> None:
+        self.tell(sender, StatusReply(genome=self.genome, pids=dict(self.pids), restarts=dict(self.restarts)))
+
+    # -- live changes ----------------------------------------------------------------------------
+
+    def receiveMsg_ApplyPatches(self, msg: ApplyPatches, sender) -> None:
+        reply_to = msg.reply_to or sender
+        t0 = time.perf_counter()
+        old = self.genome
+        try:
+            new = old
+            for p in msg.patches:
+                new = apply_patch(new, p)
+            issues = validate_genome(new)
+            if issues:
+                raise PatchError("; ".join(map(str, issues)))
+        except PatchError as exc:
+            event = self.event("genome_patch_rejected", {"error": str(exc), "genome_id": old.id})
+            return self.tell(self.ledger, LedgerWrite(events=(event,), then=PatchesApplied(
+                genome_id=old.id, error=str(exc)), to=reply_to))
+        new = evolve(new, id=self.services.new_id(),
+                     lineage=evolve(new.lineage, parent_genome_ids=(*new.lineage.parent_genome_ids, old.id)))
+        added = tuple(n for n in new.nodes if n not in old.nodes)
+        removed = tuple(n for n in old.nodes if n not in new.nodes)
+        self.genome = new
+        for node_id in removed:
+            self.tell(self.directory.pop(node_id), ActorExitRequest())
+            self.pids.pop(node_id, None)
+        for node_id in added:
+            self.directory[node_id] = self.createActor(NodeActor)
+        for node_id in added:
+            self.setup(node_id)
+        changed = GenomeChanged(genome=new, directory=dict(self.directory))
+        for node_id, address in self.directory.items():
+            if node_id not in added:
+                self.tell(address, changed)
+        elapsed = (time.perf_counter() - t0) * 1000
+        from .. import codec
+        events = tuple(self.event("genome_patch_applied", {
+            "patch_kind": patch_kind(p), "patch": codec.to_wire(p), "base_genome_id": old.id,
+            "new_champion_genome_id": new.id, "added_node_ids": list(added), "removed_node_ids": list(removed),
+            "live": True, "elapsed_ms": round(elapsed, 3)}, kind="genome_patch_applied") for p in msg.patches)
+        self.tell(self.ledger, LedgerWrite(events=events, champion=new, champion_key=self.champion_key,
+                                           then=PatchesApplied(genome_id=new.id, added=added, removed=removed,
+                                                               elapsed_ms=elapsed), to=reply_to))
+
+    # -- supervision -----------------------------------------------------------------------------
+
+    def receiveMsg_ChildActorExited(self, msg: ChildActorExited, sender) -> None:
+        if self.stopping:
+            return
+        for node_id, address in list(self.directory.items()):
+            if address == msg.childAddress:  # ActorAddress is unhashable: compare, never key by it
+                self.restart(node_id, "actor exit reported")
+                return
+
+    def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:
+        if self.stopping or self.phase != "running":
+            return
+        own = os.getpid()
+        for node_id, pid in list(self.pids.items()):
+            if pid != own and not process_alive(pid):
+                self.restart(node_id, f"process {pid} is gone")
+        self.wakeupAfter(timedelta(seconds=self.config.watchdog_seconds))
+
+    def restart(self, node_id: str, reason: str) -> None:
+        if node_id not in self.genome.nodes:
+            return
+        old_pid = self.pids.pop(node_id, None)
+        self.restarts[node_id] = self.restarts.get(node_id, 0) + 1
+        self.directory[node_id] = self.createActor(NodeActor)
+        self.setup(node_id)
+        changed = GenomeChanged(genome=self.genome, directory=dict(self.directory))
+        for other, address in self.directory.items():
+            if other != node_id:
+                self.tell(address, changed)
+        parent = self.genome.node(node_id).parent_id
+        if parent is not None:
+            self.tell(self.directory.get(parent), ChildRestarted(node_id=node_id, directory=dict(self.directory)))
+        self.tell(self.ledger, LedgerWrite(events=(self.event("node_restarted", {
+            "node_id": node_id, "reason": reason, "old_pid": old_pid, "restart_count": self.restarts[node_id]}),)))
+
+    def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender) -> None:
+        self.stopping = True
+
+    def event(self, name: str, payload: dict, kind: str | None = None):
+        from ..core.events import LedgerEvent, LedgerEventKind
+        from ..core.variants import Other
+        event_kind = LedgerEventKind.GenomePatchApplied if kind == "genome_patch_applied" else Other(name)
+        return LedgerEvent(id=self.services.new_id(), kind=event_kind, created_at=self.services.now(),
+                           node_id=self.genome.root_node_id, genome_id=self.genome.id, payload=payload)

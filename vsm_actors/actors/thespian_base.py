@@ -1,0 +1,75 @@
+"""Starting and stopping Thespian systems safely (guides/thespian.md pitfalls 8-12).
+
+Loopback only: Thespian's TCP base binds `''` (every interface) for "external" addresses even when
+THESPIAN_BASE_IPADDR says 127.0.0.1, and unpickles whatever arrives. `bind_loopback_only()` makes
+an address whose advertised host is loopback also *bind* to loopback. It patches one method, is
+applied before any system starts, and forked actor processes inherit it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import tempfile
+
+from thespian.actors import ActorSystem
+
+LOOPBACK = "127.0.0.1"
+BASES = {"simple": "simpleSystemBase", "multiproc": "multiprocTCPBase"}
+_patched = False
+
+
+def bind_loopback_only() -> None:
+    global _patched
+    if _patched:
+        return
+    from thespian.system.transport import IPBase
+
+    original = IPBase.IPActorAddress.__init__
+
+    def __init__(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        if os.environ.get("THESPIAN_BASE_IPADDR") == LOOPBACK and self.sockname[0] == LOOPBACK:
+            self.bindname = self.sockname
+
+    IPBase.IPActorAddress.__init__ = __init__
+    _patched = True
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def log_config(path: str) -> dict:
+    """A real logging configuration (logDefs=False kills multiprocess children at start-up)."""
+    return {
+        "version": 1,
+        "formatters": {"plain": {"format": "%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"}},
+        "handlers": {"file": {"class": "logging.FileHandler", "filename": path, "formatter": "plain",
+                              "level": "INFO"}},
+        "root": {"handlers": ["file"], "level": "INFO"},
+    }
+
+
+def start_system(base: str = "simple", admin_port: int | None = None, log_path: str | None = None) -> ActorSystem:
+    """Start (or join, when `admin_port` names a running one) an actor system."""
+    if base not in BASES:
+        raise ValueError(f"unknown base {base!r}; expected one of {', '.join(BASES)}")
+    if base == "simple":
+        return ActorSystem(BASES[base], logDefs=log_config(log_path) if log_path else None,
+                           transientUnique=True)
+    os.environ["THESPIAN_BASE_IPADDR"] = LOOPBACK
+    bind_loopback_only()
+    port = admin_port or free_port()
+    log_path = log_path or os.path.join(tempfile.gettempdir(), f"vsm-thespian-{port}.log")
+    logging.getLogger("thespian").setLevel(logging.WARNING)
+    return ActorSystem(BASES[base], {"Admin Port": port, "Admin Routing": False}, logDefs=log_config(log_path))
+
+
+def join_system(admin_port: int) -> ActorSystem:
+    os.environ["THESPIAN_BASE_IPADDR"] = LOOPBACK
+    bind_loopback_only()
+    return ActorSystem(BASES["multiproc"], {"Admin Port": admin_port})

@@ -1,0 +1,144 @@
+"""Composition root: one call builds a running organization from a genome and a config.
+
+    with Organization.start(genome, RuntimeConfig(ledger_url="run.sqlite")) as org:
+        done = org.run("Add a health check endpoint")
+        org.promote("primary-code-service", "generalist-coder")
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime, timezone
+
+from .actors.protocol import (
+    ApplyPatches, Boot, Booted, DirectiveDone, LedgerReady, PatchesApplied, ProviderSpec, RuntimeConfig,
+    StatusReply, StatusRequest, SubmitDirective,
+)
+from .actors.supervisor import OrganizationActor
+from .actors.thespian_base import start_system
+from .core.genome import OrganizationalGenome
+from .core.patch import PromoteLeafToMetasystem
+from .core.task import Directive
+
+SUPERVISOR_NAME = "vsm-organization"
+
+
+class OrganizationError(RuntimeError):
+    pass
+
+
+def make_directive(text: str, *, title: str | None = None, metadata: dict | None = None,
+                   origin: str = "user") -> Directive:
+    title = title or text.strip().splitlines()[0][:80] if text.strip() else "directive"
+    return Directive(id=str(uuid.uuid4()), origin=origin, title=title, body=text,
+                     metadata=dict(metadata or {}))
+
+
+class Organization:
+    """A client handle on a running organization (in-process or multiprocess)."""
+
+    def __init__(self, asys, supervisor, booted: Booted, *, owns_system: bool, timeout: float) -> None:
+        self.asys, self.supervisor, self.booted = asys, supervisor, booted
+        self.owns_system, self.timeout = owns_system, timeout
+        self._stash: list = []
+
+    @classmethod
+    def start(cls, genome: OrganizationalGenome, config: RuntimeConfig | None = None, *, base: str = "simple",
+              admin_port: int | None = None, restore: bool = True, timeout: float = 30.0,
+              global_name: str | None = None) -> Organization:
+        config = config or RuntimeConfig()
+        asys = start_system(base, admin_port)
+        try:
+            supervisor = asys.createActor(OrganizationActor, globalName=global_name)
+            booted = asys.ask(supervisor, Boot(genome=genome, config=config, restore=restore), timeout)
+            if isinstance(booted, LedgerReady) and booted.error:
+                raise OrganizationError(booted.error)
+            if not isinstance(booted, Booted):
+                raise OrganizationError(f"organization did not boot within {timeout}s (got {booted!r})")
+            if booted.error:
+                raise OrganizationError(booted.error)
+        except BaseException:
+            asys.shutdown()
+            raise
+        return cls(asys, supervisor, booted, owns_system=True, timeout=timeout)
+
+    @classmethod
+    def attach(cls, asys, supervisor, timeout: float = 30.0) -> Organization:
+        return cls(asys, supervisor, Booted(genome_id="", node_count=0, restored=True), owns_system=False,
+                   timeout=timeout)
+
+    # -- directives ----------------------------------------------------------------------------
+
+    def run(self, directive: str | Directive, timeout: float | None = None) -> DirectiveDone:
+        return self.run_many([directive], timeout)[0]
+
+    def run_many(self, directives, timeout: float | None = None) -> list[DirectiveDone]:
+        """Send every directive at once, then collect one completion per directive (in order)."""
+        items = [d if isinstance(d, Directive) else make_directive(d) for d in directives]
+        for d in items:
+            self.asys.tell(self.supervisor, SubmitDirective(directive=d))
+        wanted = {d.id for d in items}
+        done = self._collect(lambda m: isinstance(m, DirectiveDone) and m.directive_id in wanted, len(items),
+                             timeout or self.timeout * max(1, len(items) / 100))
+        by_id = {m.directive_id: m for m in done}
+        return [by_id[d.id] for d in items]
+
+    # -- live changes and status ---------------------------------------------------------------
+
+    def apply(self, patches, timeout: float | None = None) -> PatchesApplied:
+        self.asys.tell(self.supervisor, ApplyPatches(patches=tuple(patches)))
+        (reply,) = self._collect(lambda m: isinstance(m, PatchesApplied), 1, timeout or self.timeout)
+        return reply
+
+    def promote(self, node: str, child_name: str) -> PatchesApplied:
+        node_id = self.status().genome.resolve(node).id
+        return self.apply([PromoteLeafToMetasystem(node_id=node_id, extracted_child_name=child_name)])
+
+    def status(self, timeout: float | None = None) -> StatusReply:
+        self.asys.tell(self.supervisor, StatusRequest())
+        (reply,) = self._collect(lambda m: isinstance(m, StatusReply), 1, timeout or self.timeout)
+        return reply
+
+    @property
+    def genome(self) -> OrganizationalGenome:
+        return self.status().genome
+
+    def _collect(self, wanted, count: int, timeout: float) -> list:
+        """`ask`/`listen` return the next message from anyone (thespian.md pitfall 4): keep what
+        is not for this call, and give it to the call that wants it."""
+        got, keep = [], []
+        for m in self._stash:
+            (got if wanted(m) and len(got) < count else keep).append(m)
+        self._stash = keep
+        deadline = time.monotonic() + timeout
+        while len(got) < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise OrganizationError(f"timed out after {timeout:.1f}s waiting for {count - len(got)} replies")
+            m = self.asys.listen(remaining)
+            if m is None:
+                continue
+            if isinstance(m, LedgerReady) and m.error:
+                raise OrganizationError(m.error)
+            (got if wanted(m) else self._stash).append(m)
+        return got
+
+    def shutdown(self) -> None:
+        if self.owns_system and self.asys is not None:
+            self.asys.shutdown()
+            self.asys = None
+
+    def __enter__(self) -> Organization:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
+
+
+def provider_spec(name: str, **options) -> ProviderSpec:
+    return ProviderSpec(name=name, options=options)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
