@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from .commands.genome import genome_group
+from .commands.live import LIVE_COMMANDS
+from .commands.run import run_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -14,6 +16,9 @@ def main() -> None:
 
 
 main.add_command(genome_group)
+main.add_command(run_cmd)
+for _command in LIVE_COMMANDS:
+    main.add_command(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

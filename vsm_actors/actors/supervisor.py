@@ -62,7 +62,8 @@ class OrganizationActor(VsmActor):
             return self.tell(sender, Booted(genome_id="", node_count=0, restored=False, error="already booted"))
         self.client, self.config, self.genome, self.restore = sender, msg.config, msg.genome, msg.restore
         self.services = Services("supervisor", msg.config.deterministic_ids)
-        self.champion_key = msg.genome.root_node_id
+        # one pointer per organization: the genome file's id names it, whatever ids later champions get
+        self.champion_key = msg.genome.id
         self.ledger = self.createActor(LedgerActor)
         self.phase = "opening"
         self.tell(self.ledger, LedgerOpen(url=msg.config.ledger_url, batch=msg.config.ledger_batch,

@@ -1,0 +1,187 @@
+"""`vsm up|send|status|promote|down`: a long-running multiprocess organization and live changes.
+
+`up` starts a detached server process that owns the actor system (its output goes to a log file,
+so no pipe is held open by actor processes) and records the admin port in a state file;
+the other commands join that system on 127.0.0.1 as clients.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import click
+
+from ..actors.protocol import RuntimeConfig
+from ..actors.supervisor import OrganizationActor
+from ..actors.thespian_base import free_port, join_system, start_system
+from ..genome_render import render_tree
+from ..system import SUPERVISOR_NAME, Organization, OrganizationError
+from .common import BadInput, emit_json, output_option
+from .genome import read_genome
+from .run import build_provider, ledger_option, print_results, provider_options
+
+state_option = click.option("--state-dir", default=lambda: os.environ.get("VSM_STATE_DIR", ".vsm"),
+                            show_default=".vsm", help="Where the running organization's state file lives.")
+
+
+def state_path(state_dir: str) -> str:
+    return os.path.join(state_dir, "organization.json")
+
+
+def read_state(state_dir: str) -> dict:
+    try:
+        with open(state_path(state_dir), encoding="utf-8") as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        raise BadInput(f"no running organization (no {state_path(state_dir)}); start one with `vsm up GENOME`") from None
+
+
+def port_answers(port: int) -> bool:
+    import socket
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def attach(state_dir: str, timeout: float = 60.0) -> Organization:
+    state = read_state(state_dir)
+    if not port_answers(state["admin_port"]):
+        raise BadInput(f"the organization in {state_path(state_dir)} is not running (port {state['admin_port']} "
+                       f"does not answer); run `vsm up` again")
+    asys = join_system(state["admin_port"])
+    supervisor = asys.createActor(OrganizationActor, globalName=SUPERVISOR_NAME)
+    return Organization.attach(asys, supervisor, timeout)
+
+
+@click.command("up")
+@click.argument("genome_file", type=click.Path(dir_okay=False))
+@ledger_option
+@provider_options
+@state_option
+@click.option("--fresh", is_flag=True, help="Ignore the champion genome stored in the ledger.")
+def up_cmd(genome_file, ledger, provider, script, provider_options, state_dir, fresh) -> None:
+    """Start GENOME_FILE as a long-running multiprocess organization (restores the ledger's champion)."""
+    read_genome(genome_file)  # bad input is reported here, before anything starts
+    os.makedirs(state_dir, exist_ok=True)
+    if os.path.exists(state_path(state_dir)) and port_answers(read_state(state_dir)["admin_port"]):
+        raise BadInput(f"an organization is already running ({state_path(state_dir)}); `vsm down` first")
+    port = free_port()
+    log_path = os.path.join(state_dir, "organization.log")
+    argv = [sys.executable, "-m", "vsm_actors", "_serve", genome_file, "--ledger", os.path.abspath(ledger)
+            if "://" not in ledger else ledger, "--provider", provider, "--port", str(port), "--state-dir", state_dir]
+    if script:
+        argv += ["--script", script]
+    for opt in provider_options:
+        argv += ["--provider-option", opt]
+    if fresh:
+        argv.append("--fresh")
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)  # waiting for another process to finish booting, not test synchronisation
+    if proc.returncode != 0:
+        raise click.ClickException(f"organization did not start; see {log_path}")
+    state = read_state(state_dir)
+    click.echo(f"organization up: genome {state['genome_id']} ({state['node_count']} nodes"
+               f"{', restored from ledger' if state['restored'] else ''}), admin port {port}, ledger {ledger}")
+
+
+@click.command("_serve", hidden=True)
+@click.argument("genome_file")
+@ledger_option
+@provider_options
+@click.option("--port", type=int, required=True)
+@state_option
+@click.option("--fresh", is_flag=True)
+def serve_cmd(genome_file, ledger, provider, script, provider_options, port, state_dir, fresh) -> None:
+    genome = read_genome(genome_file)
+    config = RuntimeConfig(ledger_url=ledger, provider=build_provider(provider, script, provider_options))
+    asys = start_system("multiproc", port, log_path=os.path.join(state_dir, "thespian.log"))
+    try:
+        supervisor = asys.createActor(OrganizationActor, globalName=SUPERVISOR_NAME)
+        from ..actors.protocol import Boot, Booted
+        booted = asys.ask(supervisor, Boot(genome=genome, config=config, restore=not fresh), 60)
+        if not isinstance(booted, Booted) or booted.error:
+            raise OrganizationError(getattr(booted, "error", None) or f"no boot reply: {booted!r}")
+    except BaseException:
+        asys.shutdown()
+        raise
+    state = {"admin_port": port, "genome_file": os.path.abspath(genome_file), "ledger": ledger,
+             "genome_id": booted.genome_id, "node_count": booted.node_count, "restored": booted.restored,
+             "started_at": time.time()}
+    tmp = state_path(state_dir) + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(state, fh)
+    os.replace(tmp, state_path(state_dir))
+    # exit without shutdown: the admin and actor processes keep running, detached from any terminal
+
+
+@click.command("send")
+@click.argument("texts", nargs=-1, required=True)
+@state_option
+@click.option("--timeout", type=float, default=600.0, show_default=True)
+@output_option
+def send_cmd(texts, state_dir, timeout, output) -> None:
+    """Send directive TEXT(s) to the running organization and print the results."""
+    org = attach(state_dir)
+    try:
+        dones = org.run_many(list(texts), timeout)
+    except OrganizationError as exc:
+        click.echo(f"vsm send: {exc}", err=True)
+        sys.exit(1)
+    print_results(list(texts), dones, output)
+    sys.exit(0 if all(d.ok for d in dones) else 1)
+
+
+@click.command("status")
+@state_option
+@click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def status_cmd(state_dir, output) -> None:
+    """The live tree: each node's kind, capabilities, process and restarts."""
+    reply = attach(state_dir).status()
+    if output == "json":
+        from ..genome_render import tree_data
+        emit_json({"tree": tree_data(reply.genome), "pids": reply.pids, "restarts": reply.restarts})
+        return
+    click.echo(render_tree(reply.genome))
+    click.echo("processes: " + ", ".join(f"{n}={p}" for n, p in sorted(reply.pids.items())))
+    if reply.restarts:
+        click.echo("restarts: " + ", ".join(f"{n}={c}" for n, c in sorted(reply.restarts.items())))
+
+
+@click.command("promote")
+@click.argument("node")
+@click.option("--child-name", required=True, help="Name of the leaf that takes over NODE's operation.")
+@state_option
+def promote_cmd(node, child_name, state_dir) -> None:
+    """Promote a live leaf to a metasystem over a new child leaf that takes its operation."""
+    org = attach(state_dir)
+    try:
+        reply = org.promote(node, child_name)
+    except Exception as exc:  # noqa: BLE001 - e.g. unknown node name
+        raise BadInput(str(exc)) from None
+    if reply.error:
+        raise BadInput(reply.error)
+    click.echo(f"promoted {node}: new child {', '.join(reply.added)}; genome {reply.genome_id} "
+               f"({reply.elapsed_ms:.2f} ms)")
+
+
+@click.command("down")
+@state_option
+def down_cmd(state_dir) -> None:
+    """Stop the running organization (the ledger keeps its champion genome for the next `up`)."""
+    state = read_state(state_dir)
+    if port_answers(state["admin_port"]):
+        join_system(state["admin_port"]).shutdown()
+    os.remove(state_path(state_dir))
+    click.echo("organization down")
+
+
+LIVE_COMMANDS = (up_cmd, serve_cmd, send_cmd, status_cmd, promote_cmd, down_cmd)

@@ -1,0 +1,125 @@
+"""`vsm run`: boot an organization, run directives, print results, shut down."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+import click
+
+from ..actors.protocol import ProviderSpec, RuntimeConfig
+from ..core.task import TaskResult
+from ..safe_load import DocumentError, load_document
+from ..system import Organization, OrganizationError, make_directive
+from .common import BadInput, emit_json, output_option
+from .genome import read_genome
+
+DEFAULT_LEDGER = "vsm-ledger.sqlite"
+
+
+def ledger_option(fn):
+    return click.option("--ledger", "ledger", default=lambda: os.environ.get("VSM_LEDGER", DEFAULT_LEDGER),
+                        show_default="$VSM_LEDGER or ./vsm-ledger.sqlite",
+                        help="Ledger path (SQLite) or URL (postgresql://..., memory://).")(fn)
+
+
+def provider_options(fn):
+    fn = click.option("--provider-option", "provider_options", multiple=True, metavar="KEY=VALUE",
+                      help="Provider option, repeatable (e.g. prefix=demo, timeout_seconds=60).")(fn)
+    fn = click.option("--script", "script", type=click.Path(dir_okay=False),
+                      help="Script file (YAML/JSON) for the scripted provider.")(fn)
+    return click.option("--provider", "provider", default=lambda: os.environ.get("VSM_PROVIDER", "echo"),
+                        show_default="$VSM_PROVIDER or echo",
+                        help="Model provider for every leaf: echo, scripted, command, codex, openai.")(fn)
+
+
+def build_provider(provider: str, script: str | None, options: tuple[str, ...]) -> ProviderSpec:
+    opts: dict = {}
+    for item in options:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise BadInput(f"--provider-option expects KEY=VALUE, got {item!r}")
+        opts[key] = value
+    if script:
+        try:
+            opts["script"] = load_document(script).data
+        except DocumentError as exc:
+            raise BadInput(str(exc)) from None
+    if provider == "scripted" and "script" not in opts:
+        opts["script"] = {"rules": []}
+    return ProviderSpec(name=provider, options=opts)
+
+
+def install_signal_shutdown() -> None:
+    """SIGTERM/SIGHUP unwind like Ctrl-C so `finally` shuts the actor system down."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
+def result_data(done) -> dict:
+    return {
+        "directive_id": done.directive_id, "ok": done.ok, "correlation_id": done.correlation_id,
+        "results": [{"task_id": r.task_id, "produced_by": r.produced_by, "status": r.status.value,
+                     "summary": r.summary, "error": r.error, "files_touched": list(r.files_touched)}
+                    for r in done.results],
+    }
+
+
+def print_results(texts: list[str], dones: list, output: str) -> None:
+    if output == "text":
+        for text, done in zip(texts, dones):
+            mark = "ok  " if done.ok else "FAIL"
+            click.echo(f"{mark} {text.splitlines()[0][:70]!r}  directive {done.directive_id}")
+            for r in done.results:
+                click.echo(f"     {r.status.value:<9} by {r.produced_by}: {_first_line(r)}")
+    else:
+        emit_json([result_data(d) for d in dones], lines=output == "jsonl")
+
+
+def _first_line(r: TaskResult) -> str:
+    text = r.error if r.error else r.summary
+    return (text or "").strip().splitlines()[0][:100] if (text or "").strip() else ""
+
+
+@click.command("run")
+@click.argument("genome_file", type=click.Path(dir_okay=False))
+@click.option("--directive", "directives", multiple=True, help="Directive text, repeatable.")
+@click.option("--directives", "directives_file", type=click.Path(dir_okay=False),
+              help="File with one directive per line (blank lines and # comments skipped).")
+@ledger_option
+@provider_options
+@click.option("--base", type=click.Choice(["simple", "multiproc"]), default="simple", show_default=True,
+              help="simple: in-process actors; multiproc: one process per actor on 127.0.0.1.")
+@click.option("--fresh", is_flag=True, help="Ignore the champion genome stored in the ledger.")
+@click.option("--timeout", type=float, default=600.0, show_default=True, help="Seconds to wait for all results.")
+@output_option
+def run_cmd(genome_file, directives, directives_file, ledger, provider, script, provider_options, base, fresh,
+            timeout, output) -> None:
+    """Boot the organization in GENOME_FILE, run directives, print results, shut down.
+
+    Exit 0 when every directive completed, 1 when any failed, 2 on bad input."""
+    texts = list(directives)
+    if directives_file:
+        try:
+            with open(directives_file, encoding="utf-8") as fh:
+                texts += [ln.strip() for ln in fh if ln.strip() and not ln.lstrip().startswith("#")]
+        except OSError as exc:
+            raise BadInput(f"{directives_file}: cannot read: {exc.strerror or exc}") from None
+    if not texts:
+        raise BadInput("give at least one --directive TEXT or --directives FILE")
+    genome = read_genome(genome_file)
+    config = RuntimeConfig(ledger_url=ledger, provider=build_provider(provider, script, provider_options))
+    install_signal_shutdown()
+    try:
+        with Organization.start(genome, config, base=base, restore=not fresh, timeout=60) as org:
+            if org.booted.restored:
+                click.echo(f"restored champion genome {org.booted.genome_id} from {ledger}", err=True)
+            dones = org.run_many([make_directive(t) for t in texts], timeout)
+    except OrganizationError as exc:
+        click.echo(f"vsm run: {exc}", err=True)
+        sys.exit(1)
+    print_results(texts, dones, output)
+    sys.exit(0 if all(d.ok for d in dones) else 1)
