@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .commands.genome import genome_group
+from .commands.ledger import ledger_group
 from .commands.live import LIVE_COMMANDS
 from .commands.run import run_cmd
 
@@ -16,6 +17,7 @@ def main() -> None:
 
 
 main.add_command(genome_group)
+main.add_command(ledger_group)
 main.add_command(run_cmd)
 for _command in LIVE_COMMANDS:
     main.add_command(_command)

@@ -95,10 +95,14 @@ def _to_full_form(doc: Document, data: dict) -> tuple[dict, Any]:
     nodes: dict[str, dict] = {}
     node_paths: dict[str, tuple] = {}
     root_id = _flatten(doc, data["root"], ("root",), None, nodes, node_paths)
-    derived = _derived_channels(nodes)
     extra = data.get("channels", [])
     if not isinstance(extra, list):
         raise GenomeFileError([doc.error(("channels",), "channels must be a list")])
+    # a channel written out for an edge and type replaces the derived one (e.g. the reference's
+    # `ch-0`..`ch-4` ids, or a bundle channel with another priority), so both forms round trip
+    written = {(c.get("from"), c.get("to"), c.get("channel_type")) for c in extra if isinstance(c, dict)}
+    derived = [c for c in _derived_channels(nodes)
+               if (c["from"], c["to"], getattr(c["channel_type"], "value", c["channel_type"])) not in written]
     full = {
         "id": data.get("id", _default_id(doc)), "root_node_id": root_id, "nodes": nodes,
         "channels": derived + extra,

@@ -75,14 +75,21 @@ class Organization:
 
     def run_many(self, directives, timeout: float | None = None) -> list[DirectiveDone]:
         """Send every directive at once, then collect one completion per directive (in order)."""
-        items = [d if isinstance(d, Directive) else make_directive(d) for d in directives]
-        for d in items:
-            self.asys.tell(self.supervisor, SubmitDirective(directive=d))
-        wanted = {d.id for d in items}
-        done = self._collect(lambda m: isinstance(m, DirectiveDone) and m.directive_id in wanted, len(items),
-                             timeout or self.timeout * max(1, len(items) / 100))
+        items = [self.submit(d) for d in directives]
+        return self.wait(items, timeout or self.timeout * max(1, len(items) / 100))
+
+    def submit(self, directive: str | Directive) -> Directive:
+        """Send one directive without waiting; `wait` collects its completion."""
+        item = directive if isinstance(directive, Directive) else make_directive(directive)
+        self.asys.tell(self.supervisor, SubmitDirective(directive=item))
+        return item
+
+    def wait(self, directives: list[Directive], timeout: float | None = None) -> list[DirectiveDone]:
+        wanted = {d.id for d in directives}
+        done = self._collect(lambda m: isinstance(m, DirectiveDone) and m.directive_id in wanted, len(wanted),
+                             timeout or self.timeout)
         by_id = {m.directive_id: m for m in done}
-        return [by_id[d.id] for d in items]
+        return [by_id[d.id] for d in directives]
 
     # -- live changes and status ---------------------------------------------------------------
 

@@ -91,7 +91,6 @@ class OrganizationActor(VsmActor):
             self.directory = {node_id: self.createActor(NodeActor) for node_id in self.genome.nodes}
             for node_id in self.genome.nodes:
                 self.setup(node_id)
-            self.wakeupAfter(timedelta(seconds=self.config.watchdog_seconds))
 
     def setup(self, node_id: str) -> None:
         spec = self.config.node_providers.get(node_id) or self.config.node_providers.get(
@@ -111,6 +110,7 @@ class OrganizationActor(VsmActor):
                 events=(event,), champion=self.genome, champion_key=self.champion_key,
                 then=Booted(genome_id=self.genome.id, node_count=len(self.genome.nodes), restored=self.restored),
                 to=self.client))
+            self.arm_watchdog()
         elif previous is not None and previous != msg.pid:
             log.info("node %s restarted as pid %s", msg.node_id, msg.pid)
 
@@ -183,6 +183,13 @@ class OrganizationActor(VsmActor):
             if pid != own and not process_alive(pid):
                 self.restart(node_id, f"process {pid} is gone")
         self.wakeupAfter(timedelta(seconds=self.config.watchdog_seconds))
+
+    def arm_watchdog(self) -> None:
+        """Watch process ids only when nodes live in other processes. In-process (simpleSystemBase)
+        a pending wakeup makes every client `listen()` sleep until it fires, so status() and
+        apply() would each take a full watchdog period."""
+        if any(pid != os.getpid() for pid in self.pids.values()):
+            self.wakeupAfter(timedelta(seconds=self.config.watchdog_seconds))
 
     def restart(self, node_id: str, reason: str) -> None:
         if node_id not in self.genome.nodes:

@@ -74,11 +74,7 @@ def show_cmd(file: str, output: str) -> None:
     elif output == "tree-json":
         emit_json(tree_data(genome))
     else:
-        from ruamel.yaml import YAML
-        import sys
-        yaml = YAML()
-        yaml.default_flow_style = False
-        yaml.dump(genome_to_concise(genome), sys.stdout)
+        click.echo(_render(genome_to_concise(genome), yaml_out=True), nl=False)
 
 
 @genome_group.command("schema")
@@ -113,7 +109,10 @@ def diff_cmd(a: str, b: str, output: str) -> None:
 @click.option("--form", type=click.Choice(["concise", "full"]), default=None,
               help="Output form (default: concise for .yaml/.yml, full for .json and stdout).")
 def patch_cmd(file: str, patch_file: str, out: str | None, form: str | None) -> None:
-    """Apply the patches in PATCH_FILE (one patch or a list) to FILE, all or nothing."""
+    """Apply the patches in PATCH_FILE to FILE, all or nothing.
+
+    PATCH_FILE holds one patch (`AddTool: {node_id: ..., tool: {...}}`) or a list of them under
+    `patches:`."""
     genome = read_genome(file)
     patches = read_patches(patch_file)
     try:
@@ -145,10 +144,15 @@ def read_patches(path: str) -> list:
         raise BadInput(str(exc)) from None
     except OSError as exc:
         raise BadInput(f"{path}: cannot read: {exc.strerror or exc}") from None
-    items = doc.data if isinstance(doc.data, list) else [doc.data]
+    # a patch file holds one patch (`PromoteLeafToMetasystem: {...}`) or a list under `patches:`
+    # (the loader refuses a top-level list: every genome-related file is a mapping)
+    listed = isinstance(doc.data, dict) and set(doc.data) == {"patches"}
+    if listed and not isinstance(doc.data["patches"], list):
+        raise BadInput(str(doc.error(("patches",), "patches must be a list of patches")))
+    items = doc.data["patches"] if listed else [doc.data]
     patches, errors = [], []
     for i, item in enumerate(items):
-        base = (i,) if isinstance(doc.data, list) else ()
+        base = ("patches", i) if listed else ()
         try:
             patches.append(codec.strict.structure(item, GenomePatch))
         except Exception as exc:  # noqa: BLE001 - located and reported below
@@ -164,9 +168,16 @@ def _render(data: dict, *, yaml_out: bool) -> str:
     if not yaml_out:
         return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
     import io
+    from enum import Enum
+
     from ruamel.yaml import YAML
-    yaml = YAML()
+    yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False
+    # to_wire leaves (str, Enum) members as they are (json writes them as strings, YAML would not)
+    yaml.representer.add_multi_representer(Enum, lambda r, v: r.represent_str(v.value))
+    # our loader refuses anchors and aliases, so never write them for shared objects
+    yaml.representer.ignore_aliases = lambda _data: True
     buf = io.StringIO()
     yaml.dump(data, buf)
     return buf.getvalue()

@@ -1,0 +1,95 @@
+"""Multiprocess supervision with real processes: a leaf killed with SIGKILL mid-task is noticed,
+restarted and its in-flight task failed or retried according to policy, all recorded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+from vsm_actors.actors.protocol import ProviderSpec, RuntimeConfig
+from vsm_actors.core.events import EventFilter
+from vsm_actors.genome_files import load_genome
+from vsm_actors.ledger import open_ledger
+from vsm_actors.system import Organization
+
+# Sleeps on its first call (marker absent), returns at once on later calls.
+SLOW_ONCE = ("import os, sys, time\n"
+             "p = sys.argv[1]\n"
+             "first = not os.path.exists(p)\n"
+             "open(p, 'a').close()\n"
+             "time.sleep(60 if first else 0)\n"
+             "print('done')\n")
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)  # polling an external process's effect, not ordering our own messages
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def processes_mentioning(text: str) -> list[int]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmdline = fh.read().decode(errors="replace")
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                zombie = fh.read().split(b")")[-1].split()[0] == b"Z"
+        except OSError:
+            continue
+        if text in cmdline and not zombie:
+            found.append(int(pid))
+    return found
+
+
+def events_named(ledger_path, name):
+    with open_ledger(str(ledger_path)) as ledger:
+        return [e for e in ledger.events(EventFilter()) if str(e.kind) == f'Other("{name}")']
+
+
+@pytest.mark.parametrize("policy", ["fail", "retry"])
+def test_killed_leaf_is_restarted_and_its_task_settled(tmp_path, genomes_dir, policy):
+    script = tmp_path / "slow_once.py"
+    script.write_text(SLOW_ONCE)
+    marker = tmp_path / "started"
+    ledger_path = tmp_path / "ledger.sqlite"
+    provider = ProviderSpec(name="command", options={"argv": [sys.executable, str(script), str(marker)],
+                                                     "workspace": str(tmp_path), "timeout_seconds": 120})
+    config = RuntimeConfig(ledger_url=str(ledger_path), provider=provider, crash_policy=policy,
+                           watchdog_seconds=0.5)
+    genome = load_genome(genomes_dir / "single_coder.yaml")
+    with Organization.start(genome, config, base="multiproc", restore=False) as org:
+        directive = org.submit("Write the slow thing")
+        wait_for(marker.exists, 30, "the leaf to start executing")
+        pids = org.status().pids
+        leaf_pid = pids["primary-code-service"]
+        assert leaf_pid != os.getpid()
+        killed_at = time.monotonic()
+        os.kill(leaf_pid, signal.SIGKILL)
+        (done,) = org.wait([directive], timeout=60)
+        settled_after = time.monotonic() - killed_at
+        status = org.status()
+        assert status.restarts.get("primary-code-service", 0) >= 1
+        new_pid = status.pids["primary-code-service"]
+        assert new_pid != leaf_pid
+        if policy == "fail":
+            assert not done.ok and "died" in done.results[0].error
+        else:
+            assert done.ok and done.results[0].produced_by == "primary-code-service"
+        # the restarted leaf serves new work
+        assert org.run("after the crash").ok
+    assert settled_after < 5.0, f"death noticed and settled after {settled_after:.2f}s"
+    # the provider command of the killed leaf died with it: nothing is left behind
+    wait_for(lambda: not processes_mentioning(str(marker)), 10, "the orphaned provider command to exit")
+    restarts = events_named(ledger_path, "node_restarted")
+    assert restarts and restarts[0].payload["node_id"] == "primary-code-service"
+    settled = events_named(ledger_path, "task_failed_after_crash" if policy == "fail" else "task_retried_after_crash")
+    assert len(settled) == 1
