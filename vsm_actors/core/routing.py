@@ -74,7 +74,8 @@ def choose_child(genome: OrganizationalGenome, parent_id: str, task: TaskPacket,
                 return RouteDecision(child.id, f"matched target_child metadata: {target}")
     for rule in sorted((r for r in genome.routing_rules if r.node_id == parent_id), key=lambda r: -r.priority):
         child = genome.nodes.get(rule.target_child)
-        if child is not None and _available(child, paused) and _rule_matches(rule, task):
+        if (child is not None and _available(child, paused) and _rule_matches(rule, task)
+                and (child.is_metasystem or leaf_can_take(child, task) is None)):
             return RouteDecision(child.id, f"matched routing rule {rule.id}")
     for child in children:
         if not _available(child, paused):
