@@ -162,7 +162,7 @@ def _derived_channels(nodes: dict) -> list:
     out = []
     for node_id, node in nodes.items():
         for child in node.get("children", []) if isinstance(node, dict) else []:
-            if isinstance(child, str):
+            if isinstance(child, str) and child in nodes:  # a dangling child is reported once, as such
                 out.extend(codec.to_wire(c) for c in standard_bundle(node_id, child))
     return out
 

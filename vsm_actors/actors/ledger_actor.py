@@ -75,10 +75,7 @@ class LedgerActor(ActorTypeDispatcher):
         events, traces, champions, acks = self.events, self.traces, self.champions, self.acks
         self.events, self.traces, self.champions, self.acks = [], [], [], []
         try:
-            if events:
-                self.ledger.append_events(events)
-            if traces:
-                self.ledger.write_traces(traces)
+            self.ledger.write_batch(events, traces)
             for key, genome in champions:
                 self.ledger.set_champion_genome(key, genome)
         except Exception as exc:  # noqa: BLE001 - never acknowledge what did not commit

@@ -29,8 +29,8 @@ class RuntimeConfig:
     watchdog_seconds: float = 1.0
     message_events: bool = False  # record message_received/message_published (costly, off by default)
     deterministic_ids: bool = False
-    ledger_batch: int = 512
-    ledger_flush_ms: int = 2
+    ledger_batch: int = 4096
+    ledger_flush_ms: int = 20
 
 
 @frozen(kw_only=True)

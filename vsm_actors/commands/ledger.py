@@ -22,7 +22,7 @@ from typing import Any, TextIO
 import click
 
 from .. import codec
-from ..core.events import LedgerEvent, LedgerEventKind, TraceWindow
+from ..core.events import LedgerEvent, LedgerEventKind, TraceWindow, kind_from_storage_key
 from ..core.records import role_storage_key
 from ..core.trace import TaskTrace
 from ..core.variants import Other
@@ -120,7 +120,6 @@ def _short(value: str | None, width: int = 8) -> str:
 def _parse_kind(text: str) -> LedgerEventKind | Other:
     """A kind as snake_case (`task_routed`), PascalCase (`TaskRouted`) or `other:<name>`. A bare
     unknown name means the open-ended kind of that name."""
-    from ..core.events import kind_from_storage_key
     return kind_from_storage_key(kind_key(text))
 
 
@@ -212,6 +211,8 @@ def trials_cmd(ledger_url: str | None, controller: str | None, limit: int, outpu
     if output != "text":
         emit_json([codec.to_wire(r) for r in records], lines=output == "jsonl")
         return
+    if not records:
+        click.echo("no trials", err=True)
     for r in records:
         click.echo(f"{codec.format_timestamp(r.updated_at):<27}  {r.controller_node_id:<18}  "
                    f"{r.status.storage_key:<9}  {r.base_genome_id} -> {r.candidate_genome_id}  "
@@ -238,7 +239,8 @@ def genomes_cmd(ledger_url: str | None, full: bool, output: str) -> None:
         click.echo(f"warning: champion of {controller} is {genome_id}, which has no snapshot", err=True)
     rows = []
     for s in snapshots:
-        row = {"genome_id": s.genome_id, "role": role_storage_key(s.role), "saved_at": codec.format_timestamp(s.saved_at),
+        row = {"genome_id": s.genome_id, "role": role_storage_key(s.role),
+               "saved_at": codec.format_timestamp(s.saved_at),
                "root_node_id": s.genome.root_node_id, "nodes": len(s.genome.nodes),
                "parent_genome_ids": list(s.genome.lineage.parent_genome_ids),
                "champion_of": champion_of.get(s.genome_id, []), "metadata": dict(s.metadata)}

@@ -17,10 +17,14 @@ from .messages import MessageEnvelope
 # task metadata copied onto results and traces so lineage survives the trip upwards
 _PROPAGATED_KEYS = (
     "trial_id", "related_suggestion_id", "candidate_genome_id", "trial_mode", "trial_route_role", "trial_shadow",
+    "trial_exposure_basis_points", "trial_exposure_bucket",
     "decomposition_policy", "decomposition_authority", "decomposition_role", "decomposition_parent_task_id",
     "decomposition_task_count", "decomposition_revision_depth", "decomposition_revision_of_task_id",
-    "required_capability", "target_child", "vsm_source_channel",
+    "required_capability", "target_child",
 )
+# channel lineage (reference §4.2): each taken from the task's metadata, else the envelope's
+_CHANNEL_KEYS = ("vsm_source_channel", "vsm_outbound_channel")
+_CHANNEL_PREFIXES = ("handoff_", "management_", "coordination_")
 
 
 class NotExecutable(Exception):
@@ -70,7 +74,21 @@ def _lineage_metadata(task: TaskPacket, incoming: MessageEnvelope | None) -> dic
             meta["correlation_id"] = incoming.correlation_id
         if incoming.causation_id:
             meta["causation_id"] = incoming.causation_id
+    sources = (task.metadata, incoming.metadata if incoming is not None else {})
+    for key in sorted({k for m in sources for k in m if k in _CHANNEL_KEYS or k.startswith(_CHANNEL_PREFIXES)}):
+        meta[key] = task.metadata[key] if key in task.metadata else sources[1][key]
     return meta
+
+
+def _replay_shape(task: TaskPacket) -> dict[str, str]:
+    """Trace-only task shape that offline replay reads (reference §4.2)."""
+    shape = {"task_risk": task.risk.value}
+    p = task.static_predicates
+    for key, values, sep in (("task_scope", task.scope, "\n"), ("task_languages", p.languages, ","),
+                             ("task_modules", p.modules, ","), ("task_tags", p.tags, ",")):
+        if values:
+            shape[key] = sep.join(values)
+    return shape
 
 
 def finish(genome: OrganizationalGenome, node_id: str, task: TaskPacket, incoming: MessageEnvelope | None,
@@ -98,7 +116,7 @@ def finish(genome: OrganizationalGenome, node_id: str, task: TaskPacket, incomin
         started_at=started_at, completed_at=completed_at,
         input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens, latency_ms=outcome.latency_ms,
         files_touched=result.files_touched, tests_run=result.tests_run, merged=merged, outcome_score=score,
-        metadata={**meta, "status": result.status.value, "task_risk": task.risk.value,
+        metadata={**meta, "status": result.status.value, **_replay_shape(task),
                   "node_name": node.name, **{f"task_metadata.{k}": v for k, v in task.metadata.items()}},
     )
     return result, trace

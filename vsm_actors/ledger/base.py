@@ -123,6 +123,11 @@ class Ledger(ABC):
     def write_task_trace(self, trace: TaskTrace) -> None:
         self.write_traces((trace,))
 
+    def write_batch(self, events: Sequence[LedgerEvent], traces: Sequence[TaskTrace]) -> None:
+        """Events and traces together; durable backends commit them in one transaction."""
+        self.append_events(events)
+        self.write_traces(traces)
+
     @abstractmethod
     def get_trace(self, trace_id: str) -> TaskTrace | None: ...
 

@@ -162,22 +162,22 @@ def directive_status(root_statuses: list[str], *, has_tasks: bool) -> str:
 def build_directive_tree(
     directive_id: str, events: Iterable[LedgerEvent], traces: Iterable[TaskTrace] = (),
 ) -> DirectiveTree:
-    """Fold a directive's events (oldest first: its own plus the results and traces of its tasks)
-    into the node tree. Events of other kinds, and of other directives' tasks, are ignored only
-    in so far as they name no task of this directive, so pass what belongs to the directive."""
+    """Fold a directive's events, oldest first, into its node tree: its own events plus the
+    results and traces of its tasks (which the ledger links to the task only), as
+    `Ledger.directive_lineage` gathers them. Other kinds are ignored; events of other
+    directives' tasks are not filtered out, so pass only what belongs to the directive."""
     title = root_id = accepted_at = None
     parent_of: dict[str, str] = {}
-    order: list[str] = []  # nodes in first-mention order: children print in routing order
+    order: dict[str, None] = {}  # nodes in first-mention order: children print in routing order
     routed: dict[str, dict[str, tuple[str, str | None]]] = {}  # node -> task -> (parent, title)
     results: dict[tuple[str, str], str] = {}  # (receiving node, task) -> last status
     usage: dict[str, Usage] = {}
     trace_usage: dict[str, tuple[str, tuple[str, ...], Usage]] = {}
     task_titles: dict[str, str] = {}
-    mapped_tasks: list[str] = []
+    mapped_tasks: dict[str, None] = {}
 
     def mention(node: str) -> None:
-        if node not in order:
-            order.append(node)
+        order.setdefault(node, None)
 
     for event in events:
         kind, payload = event.kind, event.payload
@@ -192,8 +192,7 @@ def build_directive_tree(
         if task_id is None:
             continue
         if kind is _K.TaskMapped:
-            if task_id not in mapped_tasks:
-                mapped_tasks.append(task_id)
+            mapped_tasks.setdefault(task_id, None)
             t = _str(_get(payload, "task_title"))
             if t:
                 task_titles.setdefault(task_id, t)
@@ -210,8 +209,7 @@ def build_directive_tree(
             if t:
                 task_titles.setdefault(task_id, t)
             routed.setdefault(child, {}).setdefault(task_id, (parent, t))
-            if task_id not in mapped_tasks:
-                mapped_tasks.append(task_id)
+            mapped_tasks.setdefault(task_id, None)
         elif kind is _K.TaskResultReceived:
             status = _str(_get(payload, "status"))
             if event.node_id and status:

@@ -121,6 +121,13 @@ class PeeweeLedger(Ledger):
                 raise self._read("naming the conflicting event", lambda: self._conflict(rows)) from exc
             raise
 
+    def write_batch(self, events: Sequence[LedgerEvent], traces: Sequence[TaskTrace]) -> None:
+        # the inner writes become savepoints: one commit for the ledger actor's whole group
+        with translate_errors("writing a batch", self._where):
+            with self._ready().atomic():
+                self.append_events(events)
+                self.write_traces(traces)
+
     def _conflict(self, rows: list[dict[str, Any]]) -> LedgerError:
         """Name the first id that made the batch fail, exactly as the in-memory twin does."""
         E = self.m.Event

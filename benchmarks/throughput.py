@@ -1,0 +1,149 @@
+"""Directives per second and latency through real organizations, beside raw Thespian for the
+same number of hops measured in the same run.
+
+    python benchmarks/throughput.py [--n 2000] [--bases simple,multiproc] [--reps 3]
+
+For each genome (single_coder, three_level) and base: our organization (echo provider, durable
+SQLite ledger) vs a raw Thespian tree of the same depth that only forwards a token down and back.
+Also: events written per directive, and the latency of a live promotion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from thespian.actors import Actor
+
+from vsm_actors.actors.protocol import RuntimeConfig
+from vsm_actors.actors.thespian_base import start_system
+from vsm_actors.core.events import EventFilter
+from vsm_actors.genome_files import load_genome
+from vsm_actors.ledger import open_ledger
+from vsm_actors.system import Organization, make_directive
+
+GENOMES = Path(__file__).resolve().parent.parent / "genomes"
+
+
+class Hop(Actor):
+    """Raw baseline: forwards ("down", n, reply_to) to its child; the deepest one answers."""
+
+    def receiveMessage(self, msg, sender):
+        if isinstance(msg, tuple) and msg[0] == "wire":
+            self.child = msg[1]
+            self.send(sender, "wired")
+        elif isinstance(msg, tuple) and msg[0] == "down":
+            _, token, origin = msg
+            if getattr(self, "child", None) is None:
+                self.send(sender, ("up", token, origin))
+            else:
+                self.upstream = getattr(self, "upstream", {})
+                self.upstream[token] = sender
+                self.send(self.child, ("down", token, origin))
+        elif isinstance(msg, tuple) and msg[0] == "up":
+            _, token, origin = msg
+            back = self.upstream.pop(token, None)
+            self.send(back if back is not None else origin, ("up", token, origin) if back is not None else token)
+
+
+def raw_chain(base: str, depth: int, n: int) -> tuple[float, list[float]]:
+    asys = start_system(base)
+    try:
+        actors = [asys.createActor(Hop) for _ in range(depth)]
+        for parent, child in zip(actors, actors[1:]):
+            asys.ask(parent, ("wire", child), 10)
+        head = actors[0]
+        t0 = time.perf_counter()
+        for i in range(n):
+            asys.tell(head, ("down", i, None))
+        got = 0
+        while got < n:
+            if asys.listen(30) is None:
+                raise RuntimeError("raw baseline stalled")
+            got += 1
+        rate = n / (time.perf_counter() - t0)
+        lat = []
+        for i in range(min(n, 200)):
+            t = time.perf_counter()
+            asys.ask(head, ("down", f"l{i}", None), 10)
+            lat.append((time.perf_counter() - t) * 1000)
+        return rate, lat
+    finally:
+        asys.shutdown()
+
+
+def ours(base: str, genome_file: str, n: int, tmp: Path) -> dict:
+    genome = load_genome(GENOMES / genome_file)
+    ledger_path = tmp / f"{genome_file}-{base}-{time.monotonic_ns()}.sqlite"
+    config = RuntimeConfig(ledger_url=str(ledger_path))
+    with Organization.start(genome, config, base=base, restore=False) as org:
+        org.run("warm up")
+        directives = [make_directive(f"directive {i}") for i in range(n)]
+        t0 = time.perf_counter()
+        dones = org.run_many(directives, timeout=600)
+        rate = n / (time.perf_counter() - t0)
+        assert all(d.ok for d in dones)
+        lat = []
+        for i in range(min(n, 200)):
+            t = time.perf_counter()
+            org.run(f"latency {i}")
+            lat.append((time.perf_counter() - t) * 1000)
+        promote = {}
+        if genome_file == "single_coder.yaml":
+            t = time.perf_counter()
+            applied = org.promote("primary-code-service", "generalist-coder")
+            promote = {"inside_ms": applied.elapsed_ms, "round_trip_ms": (time.perf_counter() - t) * 1000}
+    with open_ledger(str(ledger_path)) as ledger:
+        events = len(ledger.events(EventFilter()))
+    total = n + 1 + len(lat)
+    return {"rate": rate, "lat": lat, "events_per_directive": events / total, "promote": promote}
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--n-multiproc", type=int, default=300)
+    ap.add_argument("--bases", default="simple,multiproc")
+    ap.add_argument("--reps", type=int, default=3)
+    args = ap.parse_args()
+    # hops: client -> root -> ... -> leaf; single_coder has 2 actors on the path, three_level 4
+    cases = [("single_coder.yaml", 2), ("three_level.yaml", 4)]
+    with tempfile.TemporaryDirectory() as tmp:
+        for base in args.bases.split(","):
+            n = args.n if base == "simple" else args.n_multiproc
+            for genome_file, depth in cases:
+                raw_rates, our_rates, raw_lat, our_lat, epd, promos = [], [], [], [], [], []
+                for _ in range(args.reps):  # alternate baseline and ours in one run
+                    r, lr = raw_chain(base, depth, n)
+                    o = ours(base, genome_file, n, Path(tmp))
+                    raw_rates.append(r)
+                    raw_lat += lr
+                    our_rates.append(o["rate"])
+                    our_lat += o["lat"]
+                    epd.append(o["events_per_directive"])
+                    if o["promote"]:
+                        promos.append(o["promote"])
+                rr, orate = statistics.median(raw_rates), statistics.median(our_rates)
+                print(f"[{base:9}] {genome_file:18} ours {orate:8.0f} directives/s  raw thespian {rr:8.0f} tasks/s"
+                      f"  ratio {orate / rr:.3f}  (spread ours {min(our_rates):.0f}-{max(our_rates):.0f})")
+                print(f"{'':12}{'':18} latency p50/p99 ours {pct(our_lat, .5):.2f}/{pct(our_lat, .99):.2f} ms"
+                      f"  raw {pct(raw_lat, .5):.3f}/{pct(raw_lat, .99):.3f} ms"
+                      f"  events/directive {statistics.median(epd):.1f}")
+                if promos:
+                    print(f"{'':30} live promotion: {statistics.median(p['inside_ms'] for p in promos):.2f} ms "
+                          f"in the supervisor, {statistics.median(p['round_trip_ms'] for p in promos):.2f} ms "
+                          f"round trip incl. durable commit")
+                sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
