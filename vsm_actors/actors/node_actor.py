@@ -19,7 +19,9 @@ from ..core.channel import VsmChannelType
 from ..core.events import LedgerEventKind
 from ..core.harness import NotExecutable, Outcome, check_executable, finish
 from ..core.ledger_events import EventFactory
-from ..core.mapping import DirectiveTaskMapper
+from ..core.mapping import (
+    MAPPED_SINGLE_TASK, MAPPED_SPLIT_ROOT, SPLIT_POLICY, DirectiveTaskMapper, decompose, wants_decomposition,
+)
 from ..core.messages import MessageEnvelope
 from ..core.prompt import build_instructions
 from ..core.routing import RoutingError, choose_child, result_envelope, routed_task_envelope
@@ -28,7 +30,7 @@ from ..core.variants import debug_name
 from ..providers import ModelProviderError, ModelRequest, make_provider
 from .base import VsmActor
 from .protocol import (
-    ChildRestarted, DirectiveDone, GenomeChanged, LedgerWrite, NodeReady, NodeSetup, SubmitDirective,
+    ChildRestarted, DirectiveDone, GenomeAck, GenomeChanged, LedgerWrite, NodeReady, NodeSetup, SubmitDirective,
 )
 from .runtime import Services
 
@@ -63,6 +65,8 @@ class NodeActor(VsmActor):
     def receiveMsg_GenomeChanged(self, msg: GenomeChanged, sender) -> None:
         if self.node_id in msg.genome.nodes:
             self.genome, self.directory = msg.genome, msg.directory
+        # the supervisor answers a live patch only once every node acts on the new genome
+        self.tell(sender, GenomeAck(node_id=self.node_id, genome_id=msg.genome.id))
 
     def receiveMsg_ChildRestarted(self, msg: ChildRestarted, sender) -> None:
         self.directory = msg.directory
@@ -121,11 +125,31 @@ class NodeActor(VsmActor):
     # -- metasystem ----------------------------------------------------------------------------
 
     def on_directive(self, directive: Directive, env: MessageEnvelope, events: list) -> None:
+        node = self.genome.node(self.node_id)
         task = self.mapper.map(directive, self.services.new_id)
         task = evolve(task, metadata={**task.metadata, "controller_node_id": self.node_id})
-        events += [self.events.directive_accepted(directive, self.genome.id, env),
-                   self.events.task_mapped(task, env, "system3_single_task")]
-        self.route(task, env, events)
+        events.append(self.events.directive_accepted(directive, self.genome.id, env))
+        plan = decompose(task, node, self.genome, self.services.new_id, directive_metadata=directive.metadata) \
+            if node.is_metasystem and wants_decomposition(directive, node) else None
+        if plan is None:
+            events.append(self.events.task_mapped(task, env, MAPPED_SINGLE_TASK))
+            return self.route(task, env, events)
+        # System 3 capability split: the root task is recorded, never routed; each plan travels
+        # on its own channel inside the directive's correlation, and the directive completes when
+        # every plan has reported
+        events.append(self.events.task_mapped(plan.root, env, MAPPED_SPLIT_ROOT))
+        if env.id in self.pending:
+            self.pending[env.id]["expected"] = len(plan.plans)
+        for planned in plan.plans:
+            synthetic = MessageEnvelope.new(
+                planned.channel, planned.task, id=self.services.new_id(), created_at=self.services.now(),
+                source_node_id=self.node_id, target_node_id=self.node_id,
+                correlation_id=env.correlation_id or env.id, causation_id=env.id, trace=env.trace,
+                metadata={"decomposition_policy": SPLIT_POLICY, "decomposition_role": planned.role.value,
+                          "source_directive_message_id": env.id})
+            events.append(self.events.task_mapped(planned.task, synthetic, planned.role.mapped_policy))
+            self.route(planned.task, synthetic, events)
+            events = []
 
     def route(self, task: TaskPacket, env: MessageEnvelope, events: list) -> None:
         if self.is_leaf:
