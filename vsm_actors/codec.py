@@ -11,6 +11,7 @@ unknown keys rejected, used for hand-written genome files where a typo must not 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import types
@@ -72,6 +73,8 @@ def parse_timestamp(text: str) -> datetime:
 
 def _expect(kind: type | tuple, label: str):
     def hook(value, _type):
+        if type(value) is kind:  # the common case, decided without the checks below
+            return value
         if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
             raise TypeError(f"expected {label}, got a boolean")
         if not isinstance(value, kind):
@@ -90,10 +93,21 @@ def _describe(value: object) -> str:
 _expect_str = _expect(str, "a string")
 
 
+@functools.cache
+def _enum_members(tp: Any) -> dict[str, Enum] | None:
+    """Members by value for an Enum class (a plain dict lookup is several times faster than
+    `EnumClass(value)`); None for any other type."""
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return {m.value: m for m in tp if isinstance(m.value, str)}
+    return None
+
+
 def _structure_str(value, _type):
     # (str, Enum) classes dispatch here first, because str precedes Enum in their MRO
-    if _type is not str and isinstance(_type, type) and issubclass(_type, Enum):
+    if _type is not str and _enum_members(_type) is not None:
         return _structure_enum(value, _type)
+    if type(value) is str:
+        return value
     return _expect_str(value, _type)
 
 
@@ -112,6 +126,10 @@ def _structure_int(value, _type) -> int:
 
 
 def _structure_enum(value, enum_type):
+    if type(value) is str:
+        member = _enum_members(enum_type).get(value)
+        if member is not None:
+            return member
     if not isinstance(value, str):
         raise TypeError(f"expected one of {', '.join(m.value for m in enum_type)}, got {_describe(value)}")
     try:

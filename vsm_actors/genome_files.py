@@ -19,7 +19,7 @@ from .core.channel import standard_bundle
 from .core.genome import OrganizationalGenome
 from .core.node import ViableNode
 from .core.validation import validate_genome
-from .safe_load import Document, DocumentError, Limits, load_document, load_text
+from .safe_load import Document, DocumentError, Limits, _gc_paused, load_document, load_text
 
 CONCISE_KEYS = ("id", "root", "channels", "lineage", "metadata", "relations", "routing_rules",
                 "audit_policies", "trial_settings")
@@ -59,7 +59,8 @@ def genome_from_document(doc: Document, *, validate: bool = True) -> Organizatio
         raise GenomeFileError([doc.error((), "a genome file must be a mapping")])
     full, locator = _to_full_form(doc, data)
     try:
-        genome = codec.strict.structure(full, OrganizationalGenome)
+        with _gc_paused():  # structuring builds no cycles; collections in the middle only cost time
+            genome = codec.strict.structure(full, OrganizationalGenome)
     except Exception as exc:  # noqa: BLE001 - every cattrs failure is reported with its location
         errors = [doc.error(locator(path), message) for path, message in codec.error_paths(exc)]
         raise GenomeFileError(errors or [doc.error((), str(exc))]) from None

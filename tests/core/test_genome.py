@@ -11,7 +11,7 @@ from vsm_actors.core.genes import Relation, RoutingRule
 from vsm_actors.core.genome import GenomeError, OrganizationalGenome
 from vsm_actors.core.node import NodeLifecycleStatus, PromptComponent, PromptSection, ToolSpec, ViableNode
 from vsm_actors.core.patch import (
-    AddChannel, AddChild, AddPromptComponent, AddTool, Batch, PatchError, PromoteLeafToMetasystem,
+    AddChannel, AddPromptComponent, AddTool, Batch, PatchError, PromoteLeafToMetasystem,
     RemoveChannel, RemovePromptComponent, RemoveSubtree, RemoveTool, SetNodeStatus, apply_patch,
 )
 from vsm_actors.core.validation import GenomeValidationError, check_genome, validate_genome

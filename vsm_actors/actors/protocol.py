@@ -66,6 +66,14 @@ class GenomeChanged:
 
 
 @frozen(kw_only=True)
+class GenomeAck:
+    """A node's reply to GenomeChanged: from now on it acts on `genome_id`."""
+
+    node_id: str | None
+    genome_id: str
+
+
+@frozen(kw_only=True)
 class SubmitDirective:
     directive: Directive
     reply_to: object = None  # filled in by the supervisor: the client's address

@@ -15,13 +15,16 @@ from datetime import timedelta
 from attrs import evolve
 from thespian.actors import ActorExitRequest, ChildActorExited, WakeupMessage
 
+from .. import codec
+from ..core.events import LedgerEvent, LedgerEventKind
+from ..core.variants import Other
 from ..core.patch import PatchError, apply_patch, patch_kind
 from ..core.validation import validate_genome
 from .base import VsmActor
 from .ledger_actor import LedgerActor
 from .node_actor import NodeActor
 from .protocol import (
-    ApplyPatches, Boot, Booted, ChildRestarted, GenomeChanged, LedgerLoadChampion, LedgerOpen, LedgerReady,
+    ApplyPatches, Boot, Booted, ChildRestarted, GenomeAck, GenomeChanged, LedgerLoadChampion, LedgerOpen, LedgerReady,
     LedgerWrite, NodeReady, NodeSetup, PatchesApplied, StatusReply, StatusRequest, SubmitDirective,
 )
 from .runtime import Services
@@ -54,6 +57,8 @@ class OrganizationActor(VsmActor):
         self.phase = "idle"
         self.stopping = False
         self.restored = False
+        self.applying: dict | None = None  # the live patch waiting for its nodes' acknowledgements
+        self.queued: list = []              # ApplyPatches that arrived meanwhile
 
     # -- boot ------------------------------------------------------------------------------
 
@@ -102,6 +107,7 @@ class OrganizationActor(VsmActor):
     def receiveMsg_NodeReady(self, msg: NodeReady, sender) -> None:
         previous = self.pids.get(msg.node_id)
         self.pids[msg.node_id] = msg.pid
+        self.acknowledged(msg.node_id)  # a new (or restarted) node starts on the current genome
         if self.phase == "starting" and len(self.pids) == len(self.genome.nodes):
             self.phase = "running"
             event = self.event("organization_started", {"genome_id": self.genome.id, "node_count": len(self.pids),
@@ -126,6 +132,9 @@ class OrganizationActor(VsmActor):
 
     def receiveMsg_ApplyPatches(self, msg: ApplyPatches, sender) -> None:
         reply_to = msg.reply_to or sender
+        if self.applying is not None:  # one live change at a time
+            self.queued.append(evolve(msg, reply_to=reply_to))
+            return
         t0 = time.perf_counter()
         old = self.genome
         try:
@@ -152,18 +161,40 @@ class OrganizationActor(VsmActor):
         for node_id in added:
             self.setup(node_id)
         changed = GenomeChanged(genome=new, directory=dict(self.directory))
+        # Reply only when every node acts on the new genome: GenomeChanged (supervisor -> node) and
+        # traffic sent after the reply (client -> supervisor -> root -> ... -> node) come from
+        # different senders, which the TCP base does not order.
+        self.applying = {"waiting": set(self.directory), "patches": msg.patches, "old": old, "new": new,
+                         "added": added, "removed": removed, "reply_to": reply_to, "t0": t0}
         for node_id, address in self.directory.items():
             if node_id not in added:
                 self.tell(address, changed)
-        elapsed = (time.perf_counter() - t0) * 1000
-        from .. import codec
+        self.acknowledged(None)
+
+    def receiveMsg_GenomeAck(self, msg: GenomeAck, sender) -> None:
+        if self.applying is not None and msg.genome_id == self.applying["new"].id:
+            self.acknowledged(msg.node_id)
+
+    def acknowledged(self, node_id: str | None, force: bool = False) -> None:
+        a = self.applying
+        if a is None:
+            return
+        a["waiting"].discard(node_id)
+        a["waiting"] &= set(self.directory)
+        if a["waiting"] and not force:
+            return
+        self.applying = None
+        old, new, added, removed = a["old"], a["new"], a["added"], a["removed"]
+        elapsed = (time.perf_counter() - a["t0"]) * 1000
         events = tuple(self.event("genome_patch_applied", {
             "patch_kind": patch_kind(p), "patch": codec.to_wire(p), "base_genome_id": old.id,
             "new_champion_genome_id": new.id, "added_node_ids": list(added), "removed_node_ids": list(removed),
-            "live": True, "elapsed_ms": round(elapsed, 3)}, kind="genome_patch_applied") for p in msg.patches)
+            "live": True, "elapsed_ms": round(elapsed, 3)}, kind="genome_patch_applied") for p in a["patches"])
         self.tell(self.ledger, LedgerWrite(events=events, champion=new, champion_key=self.champion_key,
                                            then=PatchesApplied(genome_id=new.id, added=added, removed=removed,
-                                                               elapsed_ms=elapsed), to=reply_to))
+                                                               elapsed_ms=elapsed), to=a["reply_to"]))
+        if self.queued:
+            self.receiveMsg_ApplyPatches(self.queued.pop(0), None)
 
     # -- supervision -----------------------------------------------------------------------------
 
@@ -182,6 +213,9 @@ class OrganizationActor(VsmActor):
         for node_id, pid in list(self.pids.items()):
             if pid != own and not process_alive(pid):
                 self.restart(node_id, f"process {pid} is gone")
+        if self.applying is not None and time.perf_counter() - self.applying["t0"] > 10 * self.config.watchdog_seconds:
+            log.warning("live patch: no acknowledgement from %s; answering anyway", sorted(self.applying["waiting"]))
+            self.acknowledged(None, force=True)
         self.wakeupAfter(timedelta(seconds=self.config.watchdog_seconds))
 
     def arm_watchdog(self) -> None:
@@ -212,8 +246,6 @@ class OrganizationActor(VsmActor):
         self.stopping = True
 
     def event(self, name: str, payload: dict, kind: str | None = None):
-        from ..core.events import LedgerEvent, LedgerEventKind
-        from ..core.variants import Other
         event_kind = LedgerEventKind.GenomePatchApplied if kind == "genome_patch_applied" else Other(name)
         return LedgerEvent(id=self.services.new_id(), kind=event_kind, created_at=self.services.now(),
                            node_id=self.genome.root_node_id, genome_id=self.genome.id, payload=payload)

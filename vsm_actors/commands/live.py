@@ -15,7 +15,7 @@ import time
 
 import click
 
-from ..actors.protocol import RuntimeConfig
+from ..actors.protocol import Boot, Booted, RuntimeConfig
 from ..actors.supervisor import OrganizationActor
 from ..actors.thespian_base import free_port, join_system, start_system
 from ..genome_render import render_tree
@@ -106,7 +106,6 @@ def serve_cmd(genome_file, ledger, provider, script, provider_options, port, sta
     asys = start_system("multiproc", port, log_path=os.path.join(state_dir, "thespian.log"))
     try:
         supervisor = asys.createActor(OrganizationActor, globalName=SUPERVISOR_NAME)
-        from ..actors.protocol import Boot, Booted
         booted = asys.ask(supervisor, Boot(genome=genome, config=config, restore=not fresh), 60)
         if not isinstance(booted, Booted) or booted.error:
             raise OrganizationError(getattr(booted, "error", None) or f"no boot reply: {booted!r}")
