@@ -9,7 +9,8 @@ leaf carries a preset operation (coding, reviewer or tester, round robin) and a 
 
 For each size, alternating the contenders so machine noise hits them alike:
 
-- json:   `json.loads` of the file's text (the parse floor; the file is read outside the timing);
+- json:   `json.loads` of the file's text (the file is read outside the timing), as is and with
+          the garbage collector paused, as the loader parses (the floor);
 - genome: `load_genome(path)`: read, safe-load (limits, duplicate keys), structure every node
           with the strict converter, and validate the tree invariants.
 
@@ -26,6 +27,7 @@ file sizes are printed.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import random
 import statistics
@@ -77,9 +79,18 @@ def make_genome(n: int) -> OrganizationalGenome:
 
 
 def timed(fn, *args, **kwargs) -> tuple[float, object]:
+    gc.collect()  # start every measurement from the same heap state
     start = time.perf_counter()
     result = fn(*args, **kwargs)
     return time.perf_counter() - start, result
+
+
+def _loads_gc_paused(text: str):
+    gc.disable()
+    try:
+        return json.loads(text)
+    finally:
+        gc.enable()
 
 
 def make_patches(genome: OrganizationalGenome, count: int, seed: int) -> list:
@@ -127,18 +138,23 @@ def main() -> None:
             loaded = load_genome(path, limits=limits)  # warm-up, and a correctness check
             assert loaded == genome, "the written genome must load back equal"
             text = path.read_text(encoding="utf-8")
-            json_times, genome_times = [], []
+            json_times, json_nogc_times, genome_times = [], [], []
             for _ in range(args.reps):
                 json_times.append(timed(json.loads, text)[0])
+                json_nogc_times.append(timed(_loads_gc_paused, text)[0])
                 genome_times.append(timed(load_genome, path, limits=limits)[0])
             j, g = statistics.median(json_times), statistics.median(genome_times)
+            jn = statistics.median(json_nogc_times)
             medians[n] = (j, g)
             genomes[n] = loaded
             note = "" if limits == Limits() else f" (over the default limit: max_bytes={limits.max_bytes:,})"
             print(f"{n:>6} nodes, {len(genome.channels):>6} channels, file {size / 1e6:6.2f} MB{note}")
             print(f"         json.loads         median {j * 1000:8.1f} ms  (min {min(json_times) * 1000:.1f})")
+            print(f"         json.loads, gc off median {jn * 1000:8.1f} ms  (min {min(json_nogc_times) * 1000:.1f})"
+                  "  (how the loader parses)")
             print(f"         load_genome        median {g * 1000:8.1f} ms  (min {min(genome_times) * 1000:.1f})"
-                  f"   ratio {g / j:5.1f}x json.loads, {g / n * 1e6:.1f} us/node")
+                  f"   ratio {g / j:4.1f}x json.loads, {g / jn:4.1f}x json.loads gc off; "
+                  f"{g / n * 1e6:.1f} us/node")
 
         if len(sizes) > 1:
             lo, hi = sizes[0], sizes[-1]

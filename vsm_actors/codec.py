@@ -171,6 +171,19 @@ def _make_tuple_hook(conv: cattrs.Converter):
     return factory
 
 
+def _is_optional_str(tp) -> bool:
+    """`str | None`, or `NodeId | None` for a NewType id over str (the most common union)."""
+    members = _union_members(tp)
+    return (len(members) == 2 and type(None) in members
+            and all(m is str or getattr(m, "__supertype__", None) is str for m in members if m is not type(None)))
+
+
+def _structure_optional_str(value, _type):
+    if value is None or type(value) is str:
+        return value
+    return _expect_str(value, _type)
+
+
 def _union_members(tp) -> tuple:
     return get_args(tp) if get_origin(tp) in (Union, types.UnionType) else ()
 
@@ -231,6 +244,7 @@ def _install_hooks(conv: cattrs.Converter) -> None:
     conv.register_structure_hook_func(lambda t: isinstance(t, type) and issubclass(t, Enum), _structure_enum)
     conv.register_structure_hook_factory(_is_homogeneous_tuple, _make_tuple_hook(conv))
     conv.register_structure_hook_factory(_is_variant_union, _variant_union_hook)
+    conv.register_structure_hook_func(_is_optional_str, _structure_optional_str)
     conv.register_structure_hook_func(lambda t: t == patch.GenomePatch, _structure_patch)
     conv.register_structure_hook_func(lambda t: t is object or t is typing.Any, lambda v, _t: v)
     for cls in (ChannelConfig, genes.Relation):
