@@ -27,15 +27,18 @@ class LedgerActor(ActorTypeDispatcher):
         self.traces: list = []
         self.champions: list = []
         self.acks: list = []
-        self.timer = False
+        self.timer = False        # a flush is scheduled
+        self.ack_timer = False    # a short flush is scheduled because someone awaits a commit
         self.batch = 512
-        self.flush_after = timedelta(milliseconds=2)
+        self.flush_after = timedelta(milliseconds=20)
+        self.ack_flush_after = timedelta(milliseconds=3)
 
     def receiveMsg_LedgerOpen(self, msg: LedgerOpen, sender) -> None:
         try:
             if self.ledger is None:
                 self.ledger = open_ledger(msg.url)
             self.batch, self.flush_after = msg.batch, timedelta(milliseconds=msg.flush_ms)
+            self.ack_flush_after = timedelta(milliseconds=min(msg.ack_flush_ms, msg.flush_ms))
             self.send(sender, LedgerReady(url=msg.url))
         except Exception as exc:  # noqa: BLE001 - reported to the booting supervisor
             self.send(sender, LedgerReady(url=msg.url, error=f"cannot open ledger {msg.url}: {exc}"))
@@ -55,12 +58,16 @@ class LedgerActor(ActorTypeDispatcher):
             self.acks.append((msg.to if msg.to is not None else sender, msg.then))
         if len(self.events) + len(self.traces) >= self.batch or self.champions:
             self.flush()
+        elif msg.then is not None and not self.ack_timer:
+            # an acknowledgement is awaited: commit soon (latency), but still as a group
+            self.ack_timer = self.timer = True
+            self.wakeupAfter(self.ack_flush_after)
         elif not self.timer:
             self.timer = True
             self.wakeupAfter(self.flush_after)
 
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:
-        self.timer = False
+        self.timer = self.ack_timer = False
         self.flush()
 
     def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender) -> None:

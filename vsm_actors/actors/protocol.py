@@ -30,7 +30,8 @@ class RuntimeConfig:
     message_events: bool = False  # record message_received/message_published (costly, off by default)
     deterministic_ids: bool = False
     ledger_batch: int = 4096
-    ledger_flush_ms: int = 20
+    ledger_flush_ms: int = 20      # group-commit window for plain appends
+    ledger_ack_flush_ms: int = 3   # ... and when a reply waits on the commit
 
 
 @frozen(kw_only=True)
@@ -107,7 +108,8 @@ class LedgerWrite:
 class LedgerOpen:
     url: str
     batch: int = 512
-    flush_ms: int = 2
+    flush_ms: int = 20
+    ack_flush_ms: int = 3
 
 
 @frozen(kw_only=True)

@@ -72,7 +72,8 @@ class OrganizationActor(VsmActor):
         self.ledger = self.createActor(LedgerActor)
         self.phase = "opening"
         self.tell(self.ledger, LedgerOpen(url=msg.config.ledger_url, batch=msg.config.ledger_batch,
-                                          flush_ms=msg.config.ledger_flush_ms))
+                                          flush_ms=msg.config.ledger_flush_ms,
+                                          ack_flush_ms=msg.config.ledger_ack_flush_ms))
 
     def receiveMsg_LedgerReady(self, msg: LedgerReady, sender) -> None:
         if msg.error:
