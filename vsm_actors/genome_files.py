@@ -57,10 +57,12 @@ def genome_from_document(doc: Document, *, validate: bool = True) -> Organizatio
     data = doc.data
     if not isinstance(data, dict):
         raise GenomeFileError([doc.error((), "a genome file must be a mapping")])
-    full, locator = _to_full_form(doc, data)
     try:
-        with _gc_paused():  # structuring builds no cycles; collections in the middle only cost time
+        with _gc_paused():  # conversion builds no cycles; collections in the middle only cost time
+            full, locator = _to_full_form(doc, data)
             genome = codec.strict.structure(full, OrganizationalGenome)
+    except GenomeFileError:
+        raise
     except Exception as exc:  # noqa: BLE001 - every cattrs failure is reported with its location
         errors = [doc.error(locator(path), message) for path, message in codec.error_paths(exc)]
         raise GenomeFileError(errors or [doc.error((), str(exc))]) from None
