@@ -42,7 +42,8 @@ from vsm_actors.core.genome import OrganizationalGenome
 from vsm_actors.core.node import ModelSpec, NodeLifecycleStatus, System5Policy, ToolSpec, ViableNode
 from vsm_actors.core.patch import AddChild, AddTool, PromoteLeafToMetasystem, SetNodeStatus, apply_patch
 from vsm_actors.core.validation import validate_genome
-from vsm_actors.genome_files import load_genome
+from vsm_actors.genome_diff import diff_genomes
+from vsm_actors.genome_files import genome_to_concise, load_genome
 from vsm_actors.safe_load import Limits
 
 FAN_OUT = 8
@@ -155,6 +156,16 @@ def main() -> None:
             print(f"         load_genome        median {g * 1000:8.1f} ms  (min {min(genome_times) * 1000:.1f})"
                   f"   ratio {g / j:4.1f}x json.loads, {g / jn:4.1f}x json.loads gc off; "
                   f"{g / n * 1e6:.1f} us/node")
+            # the same organization as a hand-written file would hold it: nested, defaults and
+            # derived channel bundles left out
+            concise = Path(folder) / f"genome-{n}-concise.json"
+            concise.write_text(json.dumps(genome_to_concise(genome), ensure_ascii=False), encoding="utf-8")
+            assert not diff_genomes(load_genome(concise), genome)
+            ctext = concise.read_text(encoding="utf-8")
+            cj = statistics.median(timed(json.loads, ctext)[0] for _ in range(args.reps))
+            cg = statistics.median(timed(load_genome, concise)[0] for _ in range(args.reps))
+            print(f"         concise form, file {concise.stat().st_size / 1e6:.2f} MB: load_genome median "
+                  f"{cg * 1000:.1f} ms, json.loads {cj * 1000:.1f} ms, ratio {cg / cj:.1f}x")
 
         if len(sizes) > 1:
             lo, hi = sizes[0], sizes[-1]
