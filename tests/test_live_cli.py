@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -45,7 +46,43 @@ def organization_pids(cwd) -> list[int]:
                     pids.add(int(pid))
         except OSError:
             continue
+    # `vsm up` starts the organization in a session of its own: every process in it belongs to it
+    sessions = {session_of(pid) for pid in pids} - {None, os.getsid(0)}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        if session_of(int(pid)) in sessions:
+            pids.add(int(pid))
     return sorted(pids)
+
+
+def cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except OSError:
+        return False
+
+
+def wait_until_dead(pids, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while any(alive(p) for p in pids):
+        assert time.monotonic() < deadline, f"still alive after SIGKILL: {[p for p in pids if alive(p)]}"
+        time.sleep(0.02)  # SIGKILL delivery is asynchronous; polling the kernel's view of it
+
+
+def session_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return int(fh.read().rsplit(b")", 1)[1].split()[3])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 @pytest.fixture
@@ -53,6 +90,14 @@ def live_dir(tmp_path):
     yield tmp_path
     if (tmp_path / ".vsm" / "organization.json").exists():
         vsm(tmp_path, "down", check=False)
+    leftovers = [int(p) for p in filter(str.isdigit, os.listdir("/proc"))
+                 if alive(int(p)) and str(tmp_path) in cmdline(int(p))]
+    for pid in leftovers:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert not leftovers, f"organization processes outlived the test: {leftovers}"
 
 
 def test_up_send_promote_down_and_restore(live_dir, genomes_dir):
@@ -90,6 +135,7 @@ def test_restore_after_kill_9_of_every_process(live_dir, genomes_dir):
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+    wait_until_dead(pids)
     up = vsm(live_dir, "up", genome)  # the stale state file names a port nobody answers
     assert "3 nodes" in up.stdout and "restored" in up.stdout
     with open_ledger(str(live_dir / "vsm-ledger.sqlite")) as ledger:
