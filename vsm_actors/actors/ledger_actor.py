@@ -5,6 +5,7 @@ holding it has committed."""
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from thespian.actors import ActorExitRequest, ActorTypeDispatcher, WakeupMessage
@@ -32,6 +33,7 @@ class LedgerActor(ActorTypeDispatcher):
         self.batch = 512
         self.flush_after = timedelta(milliseconds=20)
         self.ack_flush_after = timedelta(milliseconds=3)
+        self.last_flush = 0.0
 
     def receiveMsg_LedgerOpen(self, msg: LedgerOpen, sender) -> None:
         try:
@@ -59,9 +61,11 @@ class LedgerActor(ActorTypeDispatcher):
         if len(self.events) + len(self.traces) >= self.batch or self.champions:
             self.flush()
         elif msg.then is not None and not self.ack_timer:
-            # an acknowledgement is awaited: commit soon (latency), but still as a group
+            # an acknowledgement is awaited: commit soon when traffic is light (latency), and in
+            # the longer window when commits are already back to back (throughput)
             self.ack_timer = self.timer = True
-            self.wakeupAfter(self.ack_flush_after)
+            busy = time.monotonic() - self.last_flush < 4 * self.ack_flush_after.total_seconds()
+            self.wakeupAfter(self.flush_after / 2 if busy else self.ack_flush_after)
         elif not self.timer:
             self.timer = True
             self.wakeupAfter(self.flush_after)
@@ -79,6 +83,7 @@ class LedgerActor(ActorTypeDispatcher):
     def flush(self) -> None:
         if not (self.events or self.traces or self.champions or self.acks):
             return
+        self.last_flush = time.monotonic()
         events, traces, champions, acks = self.events, self.traces, self.champions, self.acks
         self.events, self.traces, self.champions, self.acks = [], [], [], []
         try:
