@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime, timezone
 
 from .actors.protocol import (
-    ApplyPatches, Boot, Booted, DirectiveDone, LedgerReady, PatchesApplied, ProviderSpec, RuntimeConfig,
+    ApplyPatches, Boot, Booted, DirectiveDone, LedgerReady, PatchesApplied, RuntimeConfig,
     StatusReply, StatusRequest, SubmitDirective,
 )
 from .actors.supervisor import OrganizationActor
@@ -141,11 +140,3 @@ class Organization:
 
     def __exit__(self, *exc) -> None:
         self.shutdown()
-
-
-def provider_spec(name: str, **options) -> ProviderSpec:
-    return ProviderSpec(name=name, options=options)
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)

@@ -10,7 +10,7 @@ from attrs import frozen
 
 from .genome import OrganizationalGenome
 from .routing import leaf_can_take
-from .task import TaskArtifact, TaskOutcomeStatus, TaskPacket, TaskResult
+from .task import TaskArtifact, TaskPacket, TaskResult
 from .trace import TaskTrace
 from .messages import MessageEnvelope
 
@@ -120,14 +120,3 @@ def finish(genome: OrganizationalGenome, node_id: str, task: TaskPacket, incomin
                   "node_name": node.name, **{f"task_metadata.{k}": v for k, v in task.metadata.items()}},
     )
     return result, trace
-
-
-def failed_without_trace(task_id: str, node_id: str, error: str) -> TaskResult:
-    """A result for work that never started (unroutable, bad payload)."""
-    return TaskResult.failed(task_id, node_id, "task could not be routed", error)
-
-
-def is_failure(result: TaskResult) -> bool:
-    return result.status in (TaskOutcomeStatus.Failed, TaskOutcomeStatus.Rejected, TaskOutcomeStatus.NeedsHuman)
-
-

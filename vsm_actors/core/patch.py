@@ -101,18 +101,6 @@ def patch_kind(patch: GenomePatch) -> str:
     return type(patch).__name__
 
 
-def touched_node_ids(patch: GenomePatch) -> list[NodeId]:
-    """Nodes a patch names directly (for events, live application and audit evidence)."""
-    if isinstance(patch, Batch):
-        return [n for p in patch.patches for n in touched_node_ids(p)]
-    if isinstance(patch, AddChild):
-        return [patch.parent_id, patch.child.id]
-    if isinstance(patch, AddChannel):
-        return [n for n in (patch.channel.from_, patch.channel.to) if n is not None]
-    node_id = getattr(patch, "node_id", None)
-    return [node_id] if node_id is not None else []
-
-
 def apply_patch(genome: OrganizationalGenome, patch: GenomePatch, new_id: IdFactory | None = None) -> OrganizationalGenome:
     """Apply one patch (a batch applies each member in order) and return the new genome.
 
