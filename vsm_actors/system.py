@@ -8,12 +8,12 @@
 from __future__ import annotations
 
 import time
-import uuid
 
 from .actors.protocol import (
     ApplyPatches, Boot, Booted, DirectiveDone, LedgerReady, PatchesApplied, RuntimeConfig,
     StatusReply, StatusRequest, SubmitDirective,
 )
+from .actors.runtime import TimeOrderedIds
 from .actors.supervisor import OrganizationActor
 from .actors.thespian_base import start_system
 from .core.genome import OrganizationalGenome
@@ -21,6 +21,7 @@ from .core.patch import PromoteLeafToMetasystem
 from .core.task import Directive
 
 SUPERVISOR_NAME = "vsm-organization"
+_directive_ids = TimeOrderedIds()
 
 
 class OrganizationError(RuntimeError):
@@ -30,7 +31,7 @@ class OrganizationError(RuntimeError):
 def make_directive(text: str, *, title: str | None = None, metadata: dict | None = None,
                    origin: str = "user") -> Directive:
     title = title or text.strip().splitlines()[0][:80] if text.strip() else "directive"
-    return Directive(id=str(uuid.uuid4()), origin=origin, title=title, body=text,
+    return Directive(id=_directive_ids(), origin=origin, title=title, body=text,
                      metadata=dict(metadata or {}))
 
 

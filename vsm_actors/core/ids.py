@@ -22,7 +22,7 @@ ChannelId = NewType("ChannelId", str)
 MutationId = NewType("MutationId", str)
 
 IdFactory = Callable[[], str]
-"""Returns a fresh unique id string each call (uuid4 text in production, a counter in tests)."""
+"""Returns a fresh unique id string each call (UUIDv7 text in production, a counter in tests)."""
 
 Clock = Callable[[], datetime]
 """Returns the current UTC time as an aware datetime."""
