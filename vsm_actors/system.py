@@ -7,11 +7,12 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from .actors.protocol import (
     ApplyPatches, Boot, Booted, DirectiveDone, LedgerReady, PatchesApplied, RuntimeConfig,
-    StatusReply, StatusRequest, SubmitDirective,
+    StatusReply, StatusRequest, Stop, Stopped, SubmitDirective,
 )
 from .actors.runtime import TimeOrderedIds
 from .actors.supervisor import OrganizationActor
@@ -21,6 +22,7 @@ from .core.patch import PromoteLeafToMetasystem
 from .core.task import Directive
 
 SUPERVISOR_NAME = "vsm-organization"
+log = logging.getLogger("vsm.system")
 _directive_ids = TimeOrderedIds()
 
 
@@ -33,6 +35,16 @@ def make_directive(text: str, *, title: str | None = None, metadata: dict | None
     title = title or text.strip().splitlines()[0][:80] if text.strip() else "directive"
     return Directive(id=_directive_ids(), origin=origin, title=title, body=text,
                      metadata=dict(metadata or {}))
+
+
+def _stop(asys, supervisor, timeout: float) -> None:
+    """Ask the supervisor to close the ledger; other replies still in flight are dropped."""
+    deadline = time.monotonic() + timeout
+    asys.tell(supervisor, Stop())
+    while (remaining := deadline - time.monotonic()) > 0:
+        if isinstance(asys.listen(remaining), Stopped):
+            return
+    log.warning("the organization did not confirm its ledger closed within %.0fs", timeout)
 
 
 class Organization:
@@ -59,6 +71,7 @@ class Organization:
             if booted.error:
                 raise OrganizationError(booted.error)
         except BaseException:
+            _stop(asys, supervisor, timeout)
             asys.shutdown()
             raise
         return cls(asys, supervisor, booted, owns_system=True, timeout=timeout)
@@ -132,9 +145,13 @@ class Organization:
         return got
 
     def shutdown(self) -> None:
+        """Commit and close the ledger, then stop every actor (and process) of the organization."""
         if self.owns_system and self.asys is not None:
-            self.asys.shutdown()
-            self.asys = None
+            try:
+                _stop(self.asys, self.supervisor, self.timeout)
+            finally:
+                self.asys.shutdown()
+                self.asys = None
 
     def __enter__(self) -> Organization:
         return self

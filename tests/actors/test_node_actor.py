@@ -17,7 +17,9 @@ import pytest
 from vsm_actors.actors import base as actor_base
 from vsm_actors.actors.ledger_actor import LedgerActor
 from vsm_actors.actors.node_actor import NodeActor
-from vsm_actors.actors.protocol import LedgerOpen, LedgerReady, NodeReady, NodeSetup, RuntimeConfig
+from vsm_actors.actors.protocol import (
+    LedgerClose, LedgerClosed, LedgerOpen, LedgerReady, NodeReady, NodeSetup, RuntimeConfig,
+)
 from vsm_actors.actors.thespian_base import start_system
 from vsm_actors.core.channel import VsmChannelType
 from vsm_actors.core.messages import MessageEnvelope
@@ -42,6 +44,7 @@ def lone_node(base, tmp_path, monkeypatch):
     config = RuntimeConfig(ledger_url=str(path), provider=scripted())
     asys = start_system(base)
     sessions: set[int] = set()
+    ledger = None
     try:
         ledger = asys.createActor(LedgerActor)
         assert isinstance(asys.ask(ledger, LedgerOpen(url=str(path)), 10), LedgerReady)
@@ -53,6 +56,8 @@ def lone_node(base, tmp_path, monkeypatch):
             sessions.add(session_of(ready.pid))
         yield asys, node, path
     finally:
+        if ledger is not None:  # the in-process base never sends ActorExitRequest at shutdown
+            assert isinstance(asys.ask(ledger, LedgerClose(), 30), LedgerClosed)
         asys.shutdown()
         wait_until(lambda: not (descendants() - before) and not session_members(sessions), timeout=15,
                    what="actor processes to exit")

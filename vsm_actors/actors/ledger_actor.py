@@ -1,6 +1,13 @@
 """The ledger actor: the only writer of the ledger. Appends are buffered and committed in one
 transaction per batch (group commit); a requested acknowledgement is sent only after the batch
-holding it has committed."""
+holding it has committed.
+
+Durable ledgers are written through a writer process (`ledger.writer`), one batch in flight: while
+it commits, the next batch gathers, so batches grow with load and no timer decides their size.
+Until the writer reports ready, and for good if it ever dies, the actor commits inline on timer
+windows instead. Reads (the champion at boot, recovery checks) always use the actor's own
+connection.
+"""
 
 from __future__ import annotations
 
@@ -10,26 +17,30 @@ from datetime import timedelta
 
 from thespian.actors import ActorExitRequest, ActorTypeDispatcher, WakeupMessage
 
-from ..ledger import open_ledger
-from .protocol import LedgerLoadChampion, LedgerOpen, LedgerReady, LedgerWrite
+from ..ledger import MEMORY_URL, open_ledger
+from ..ledger.writer import WriterProcess
+from .protocol import LedgerClose, LedgerClosed, LedgerLoadChampion, LedgerOpen, LedgerReady, LedgerWrite
 
 log = logging.getLogger("vsm.ledger")
 
-
-class LedgerFailed(Exception):
-    pass
+_POLL = timedelta(milliseconds=1)   # how soon to look for the writer's report of a batch in flight
 
 
 class LedgerActor(ActorTypeDispatcher):
     def __init__(self) -> None:
         super().__init__()
         self.ledger = None
+        self.url: str | None = None
+        self.writer: WriterProcess | None = None
+        self.inflight: tuple | None = None   # (seq, events, traces, champions, acks) at the writer
+        self.seq = 0
         self.events: list = []
         self.traces: list = []
         self.champions: list = []
         self.acks: list = []
-        self.timer = False        # a flush is scheduled
-        self.ack_timer = False    # a short flush is scheduled because someone awaits a commit
+        self.timer = False        # an inline flush is scheduled
+        self.ack_timer = False    # a short inline flush is scheduled because someone awaits a commit
+        self.polling = False      # a look for the writer's report is scheduled
         self.batch = 512
         self.flush_after = timedelta(milliseconds=20)
         self.ack_flush_after = timedelta(milliseconds=3)
@@ -39,11 +50,18 @@ class LedgerActor(ActorTypeDispatcher):
         try:
             if self.ledger is None:
                 self.ledger = open_ledger(msg.url)
+            self.url = msg.url
             self.batch, self.flush_after = msg.batch, timedelta(milliseconds=msg.flush_ms)
             self.ack_flush_after = timedelta(milliseconds=min(msg.ack_flush_ms, msg.flush_ms))
-            self.send(sender, LedgerReady(url=msg.url))
         except Exception as exc:  # noqa: BLE001 - reported to the booting supervisor
             self.send(sender, LedgerReady(url=msg.url, error=f"cannot open ledger {msg.url}: {exc}"))
+            return
+        if self.writer is None and _wants_writer(msg.writer, msg.url):
+            try:
+                self.writer = WriterProcess(msg.url)
+            except OSError as exc:
+                log.warning("cannot start a ledger writer process (%s); committing in the actor", exc)
+        self.send(sender, LedgerReady(url=msg.url))
 
     def receiveMsg_LedgerLoadChampion(self, msg: LedgerLoadChampion, sender) -> None:
         try:
@@ -52,35 +70,111 @@ class LedgerActor(ActorTypeDispatcher):
             self.send(sender, LedgerReady(url="", error=f"cannot read champion genome: {exc}"))
 
     def receiveMsg_LedgerWrite(self, msg: LedgerWrite, sender) -> None:
+        if self.ledger is None and self.url is not None:
+            # written to after LedgerClose (a node finishing late while the organization stops):
+            # reopen and commit in the actor rather than lose it; ActorExitRequest closes again
+            log.warning("ledger %s written after it was closed; reopening to keep the events", self.url)
+            self.ledger = open_ledger(self.url)
         self.events.extend(msg.events)
         self.traces.extend(msg.traces)
         if msg.champion is not None:
             self.champions.append((msg.champion_key, msg.champion))
         if msg.then is not None:
             self.acks.append((msg.to if msg.to is not None else sender, msg.then))
-        if len(self.events) + len(self.traces) >= self.batch or self.champions:
-            self.flush()
-        elif msg.then is not None and not self.ack_timer:
-            # an acknowledgement is awaited: commit soon when traffic is light (latency), and in
-            # the longer window when commits are already back to back (throughput)
-            self.ack_timer = self.timer = True
-            busy = time.monotonic() - self.last_flush < 4 * self.ack_flush_after.total_seconds()
-            self.wakeupAfter(self.flush_after / 2 if busy else self.ack_flush_after)
-        elif not self.timer:
-            self.timer = True
-            self.wakeupAfter(self.flush_after)
+        self.pump()
 
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:
-        self.timer = self.ack_timer = False
-        self.flush()
+        self.timer = self.ack_timer = self.polling = False
+        self.pump(timer_fired=True)
+
+    def receiveMsg_LedgerClose(self, msg: LedgerClose, sender) -> None:
+        self.close()
+        self.send(sender, LedgerClosed())
 
     def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Commit everything (the writer's batch in flight first), then stop the writer and close."""
+        if self.writer is not None:
+            deadline = time.monotonic() + 30
+            while self.inflight is not None and self.writer is not None and time.monotonic() < deadline:
+                self.collect(timeout=deadline - time.monotonic())
+            if self.writer is not None:
+                self.writer.close()
+                self.writer = None
         self.flush()
         if self.ledger is not None:
             self.ledger.close()
             self.ledger = None
 
+    # -- moving batches along ------------------------------------------------------------------
+
+    def pump(self, timer_fired: bool = False) -> None:
+        if self.writer is not None:
+            self.collect()
+        if self.writer is not None and self.writer.ready:
+            if self.inflight is None and (self.events or self.traces or self.champions or self.acks):
+                self.hand_over()
+            if self.inflight is not None and not self.polling:
+                self.polling = True
+                self.wakeupAfter(_POLL)
+            return
+        self.pump_inline(timer_fired)
+
+    def hand_over(self) -> None:
+        self.seq += 1
+        self.inflight = (self.seq, self.events, self.traces, self.champions, self.acks)
+        self.events, self.traces, self.champions, self.acks = [], [], [], []
+        self.writer.submit(self.inflight[:4])
+        if not self.writer.ready:
+            self.writer_lost()
+
+    def collect(self, timeout: float = 0.0) -> None:
+        for seq, error in self.writer.replies(timeout):
+            if self.inflight is None or self.inflight[0] != seq:
+                log.error("ledger writer reported batch %s, which is not the one in flight", seq)
+                continue
+            acks, self.inflight = self.inflight[4], None
+            if error is not None:
+                log.error("ledger commit failed, batch %d not acknowledged: %s", seq, error)
+            self.answer(acks, error)
+        if self.writer.state == "failed":
+            self.writer_lost()
+
+    def writer_lost(self) -> None:
+        """Commit in the actor from now on. A batch the writer held is either wholly committed
+        (one transaction) or not at all: its first event tells which; traces and champions are
+        upserts, so writing them again is harmless."""
+        log.error("%s; committing in the actor from now on", self.writer.error)
+        self.writer.close(timeout=5)
+        self.writer = None
+        if self.inflight is None:
+            return
+        _seq, events, traces, champions, acks = self.inflight
+        self.inflight = None
+        if events and self.ledger.get_event(events[0].id) is not None:
+            self.answer(acks, None)
+            return
+        self.events, self.traces = events + self.events, traces + self.traces
+        self.champions, self.acks = champions + self.champions, acks + self.acks
+        self.flush()
+
+    def pump_inline(self, timer_fired: bool) -> None:
+        if timer_fired or len(self.events) + len(self.traces) >= self.batch or self.champions:
+            self.flush()
+        elif self.acks and not self.ack_timer:
+            # an acknowledgement is awaited: commit soon when traffic is light (latency), and in
+            # the longer window when commits are already back to back (throughput)
+            self.ack_timer = self.timer = True
+            busy = time.monotonic() - self.last_flush < 4 * self.ack_flush_after.total_seconds()
+            self.wakeupAfter(self.flush_after / 2 if busy else self.ack_flush_after)
+        elif not self.timer and (self.events or self.traces):
+            self.timer = True
+            self.wakeupAfter(self.flush_after)
+
     def flush(self) -> None:
+        """Commit everything buffered, here and now."""
         if not (self.events or self.traces or self.champions or self.acks):
             return
         self.last_flush = time.monotonic()
@@ -92,8 +186,16 @@ class LedgerActor(ActorTypeDispatcher):
                 self.ledger.set_champion_genome(key, genome)
         except Exception as exc:  # noqa: BLE001 - never acknowledge what did not commit
             log.error("ledger commit failed, %d events not acknowledged: %s", len(events), exc)
-            for to, _then in acks:
-                self.send(to, LedgerReady(url="", error=f"ledger commit failed: {exc}"))
+            self.answer(acks, str(exc))
             return
+        self.answer(acks, None)
+
+    def answer(self, acks: list, error: str | None) -> None:
         for to, then in acks:
-            self.send(to, then)
+            self.send(to, then if error is None else LedgerReady(url="", error=f"ledger commit failed: {error}"))
+
+
+def _wants_writer(mode: str, url: str) -> bool:
+    """"inline" never; "auto" and "process" for a durable ledger (a file or a server): a memory
+    ledger lives in this process, so no other process can write it."""
+    return mode != "inline" and url != MEMORY_URL and ":memory:" not in url

@@ -7,6 +7,7 @@ change and observe the organization. All are frozen and picklable (the TCP base 
 from __future__ import annotations
 
 from attrs import field, frozen
+from attrs.validators import in_
 
 from ..core.events import LedgerEvent
 from ..core.genome import OrganizationalGenome
@@ -29,8 +30,10 @@ class RuntimeConfig:
     watchdog_seconds: float = 1.0
     message_events: bool = False  # record message_received/message_published (costly, off by default)
     deterministic_ids: bool = False
+    ledger_writer: str = field(default="auto", validator=in_(("auto", "process", "inline")))
+    # auto/process: durable ledgers commit in a writer process; inline: in the ledger actor
     ledger_batch: int = 4096
-    ledger_flush_ms: int = 20      # group-commit window for plain appends
+    ledger_flush_ms: int = 20      # inline group-commit window for plain appends
     ledger_ack_flush_ms: int = 3   # ... and when a reply waits on the commit
 
 
@@ -107,9 +110,31 @@ class LedgerWrite:
 @frozen(kw_only=True)
 class LedgerOpen:
     url: str
+    writer: str = "auto"
     batch: int = 512
     flush_ms: int = 20
     ack_flush_ms: int = 3
+
+
+@frozen
+class LedgerClose:
+    """Commit what is buffered, stop the writer process, close the ledger; answer LedgerClosed."""
+
+
+@frozen
+class LedgerClosed:
+    pass
+
+
+@frozen
+class Stop:
+    """Client -> supervisor: close the ledger cleanly before the actor system goes away (the
+    in-process base never sends ActorExitRequest to an actor at shutdown). Answered by Stopped."""
+
+
+@frozen
+class Stopped:
+    pass
 
 
 @frozen(kw_only=True)

@@ -71,10 +71,10 @@ class Services:
 
     @staticmethod
     def to_json(value: object) -> object:
-        """Ledger payload form: wire data with sorted keys, as the reference's serde `Value`."""
-        return codec.sort_keys(codec.to_wire(value))
+        """Ledger payload form: wire data (keys are sorted when the event is stored)."""
+        return codec.to_wire(value)
 
     @staticmethod
     def to_json_text(value: object) -> str:
         """Prompt input form: pretty JSON in field declaration order."""
-        return codec.dumps(value, indent=2)
+        return codec.dumps_pretty(value)

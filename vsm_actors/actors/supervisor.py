@@ -25,7 +25,8 @@ from .ledger_actor import LedgerActor
 from .node_actor import NodeActor
 from .protocol import (
     ApplyPatches, Boot, Booted, ChildRestarted, GenomeAck, GenomeChanged, LedgerLoadChampion, LedgerOpen, LedgerReady,
-    LedgerWrite, NodeReady, NodeSetup, PatchesApplied, StatusReply, StatusRequest, SubmitDirective,
+    LedgerClose, LedgerClosed, LedgerWrite, NodeReady, NodeSetup, PatchesApplied, StatusReply, StatusRequest,
+    Stop, Stopped, SubmitDirective,
 )
 from .runtime import Services
 
@@ -71,7 +72,8 @@ class OrganizationActor(VsmActor):
         self.champion_key = msg.genome.id
         self.ledger = self.createActor(LedgerActor)
         self.phase = "opening"
-        self.tell(self.ledger, LedgerOpen(url=msg.config.ledger_url, batch=msg.config.ledger_batch,
+        self.tell(self.ledger, LedgerOpen(url=msg.config.ledger_url, writer=msg.config.ledger_writer,
+                                          batch=msg.config.ledger_batch,
                                           flush_ms=msg.config.ledger_flush_ms,
                                           ack_flush_ms=msg.config.ledger_ack_flush_ms))
 
@@ -245,6 +247,18 @@ class OrganizationActor(VsmActor):
 
     def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender) -> None:
         self.stopping = True
+
+    def receiveMsg_Stop(self, msg: Stop, sender) -> None:
+        self.stopping = True
+        if getattr(self, "ledger", None) is None:
+            return self.tell(sender, Stopped())
+        self.stop_reply_to = sender
+        self.tell(self.ledger, LedgerClose())
+
+    def receiveMsg_LedgerClosed(self, msg: LedgerClosed, sender) -> None:
+        reply_to = getattr(self, "stop_reply_to", None)
+        if reply_to is not None:
+            self.tell(reply_to, Stopped())
 
     def event(self, name: str, payload: dict, kind: str | None = None):
         event_kind = LedgerEventKind.GenomePatchApplied if kind == "genome_patch_applied" else Other(name)

@@ -24,9 +24,9 @@ T = TypeVar("T")
 Row = dict[str, Any]
 
 
-def encode(value: object, what: str) -> str:
+def encode(value: object, what: str, *, dumps=codec.dumps) -> str:
     try:
-        return codec.dumps(value)
+        return dumps(value)
     except Exception as exc:  # noqa: BLE001 - cattrs/json raise many types; all mean "cannot encode"
         raise LedgerSerializationError(f"cannot encode {what}: {exc}") from exc
 
@@ -43,7 +43,7 @@ def event_row(event: LedgerEvent) -> Row:
         "id": event.id, "kind": kind_storage_key(event.kind), "created_us": timestamp_us(event.created_at),
         "genome_id": event.genome_id, "node_id": event.node_id, "task_id": event.task_id,
         "directive_id": event.directive_id, "suggestion_id": event.suggestion_id,
-        "correlation_id": event.correlation_id, "event_json": encode(event, f"event {event.id!r}"),
+        "correlation_id": event.correlation_id, "event_json": encode(event, f"event {event.id!r}", dumps=codec.dumps_sorted),
     }
 
 

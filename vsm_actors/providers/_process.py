@@ -20,6 +20,8 @@ from typing import IO
 
 from attrs import frozen
 
+from .._posix import die_with_parent
+
 __all__ = ["ProcessRun", "describe_status", "run_process"]
 
 _CHUNK = 65536
@@ -57,17 +59,6 @@ def describe_status(returncode: int) -> str:
         return f"signal: {number}"
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGKILL when the leaf process dies (e.g. kill -9), so no provider
-    command outlives the actor that ran it. Linux only; elsewhere a no-op."""
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
-    except (OSError, AttributeError):
-        pass
-
-
 def run_process(
     argv: Sequence[str],
     *,
@@ -87,7 +78,7 @@ def run_process(
     started = time.monotonic()
     proc = subprocess.Popen(  # noqa: S603 - argv list, no shell; the caller owns the template
         list(argv), cwd=cwd, env=dict(env), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, start_new_session=True, close_fds=True, preexec_fn=_die_with_parent,
+        stderr=subprocess.PIPE, start_new_session=True, close_fds=True, preexec_fn=die_with_parent,
     )
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     stdout = _HeadBuffer(stdout_limit)
