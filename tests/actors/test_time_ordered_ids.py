@@ -23,7 +23,7 @@ def test_ids_are_rfc9562_version_7_uuids_in_canonical_text():
 
 def test_one_factory_yields_strictly_increasing_ids():
     new_id = TimeOrderedIds()
-    new_id._counter = 0xFFFFFFFF - 5000  # must stay unique even across the counter's wrap
+    new_id._counter = (1 << 26) - 5000  # must stay unique even across the counter's wrap
     ids = [new_id() for _ in range(10_000)]
     assert len(set(ids)) == len(ids)
     increasing = sum(a < b for a, b in zip(ids, ids[1:]))
@@ -66,4 +66,4 @@ def test_a_forked_child_does_not_repeat_its_parents_ids():
     assert len(child) == 100
     assert not parent & child
     # and the child's ids differ in their random part, not merely by counter position
-    assert {i[-11:] for i in parent}.isdisjoint({i[-11:] for i in child})
+    assert {i[-12:] for i in parent}.isdisjoint({i[-12:] for i in child})

@@ -17,6 +17,17 @@ PICKLE_CHECK = os.environ.get("VSM_PICKLE_CHECK") == "1"
 
 
 class VsmActor(ActorTypeDispatcher):
+    """`receiveMsg_<Type>` dispatch as ActorTypeDispatcher does it (message MRO first), resolved
+    once per (actor class, message type) instead of walking both MROs with hasattr per message,
+    which cost more than some handlers. Handlers never return SUPER here."""
+
+    def receiveMessage(self, message, sender):
+        key = (type(self), type(message))
+        handler = _HANDLERS.get(key)
+        if handler is None:
+            handler = _HANDLERS[key] = _resolve(*key)
+        return handler(self, message, sender)
+
     def tell(self, address, message) -> None:
         if address is None:
             return
@@ -29,3 +40,14 @@ class VsmActor(ActorTypeDispatcher):
         if type(message).__module__.startswith("thespian"):
             return
         log.warning("%s ignored unexpected message %s", type(self).__name__, type(message).__name__)
+
+
+_HANDLERS: dict[tuple[type, type], object] = {}
+
+
+def _resolve(actor_cls: type, message_cls: type):
+    for klass in message_cls.__mro__:
+        handler = getattr(actor_cls, "receiveMsg_" + klass.__name__, None)
+        if handler is not None:
+            return handler
+    return actor_cls.receiveUnrecognizedMessage

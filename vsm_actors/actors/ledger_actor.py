@@ -15,10 +15,11 @@ import logging
 import time
 from datetime import timedelta
 
-from thespian.actors import ActorExitRequest, ActorTypeDispatcher, WakeupMessage
+from thespian.actors import ActorExitRequest, WakeupMessage
 
 from ..ledger import MEMORY_URL, open_ledger
 from ..ledger.writer import WriterProcess
+from .base import VsmActor
 from .protocol import LedgerClose, LedgerClosed, LedgerLoadChampion, LedgerOpen, LedgerReady, LedgerWrite
 
 log = logging.getLogger("vsm.ledger")
@@ -26,7 +27,7 @@ log = logging.getLogger("vsm.ledger")
 _POLL = timedelta(milliseconds=1)   # how soon to look for the writer's report of a batch in flight
 
 
-class LedgerActor(ActorTypeDispatcher):
+class LedgerActor(VsmActor):
     def __init__(self) -> None:
         super().__init__()
         self.ledger = None
@@ -111,8 +112,8 @@ class LedgerActor(ActorTypeDispatcher):
     # -- moving batches along ------------------------------------------------------------------
 
     def pump(self, timer_fired: bool = False) -> None:
-        if self.writer is not None:
-            self.collect()
+        if self.writer is not None and (self.inflight is not None or not self.writer.ready):
+            self.collect()  # an idle writer has nothing to report; if it died, hand_over finds out
         if self.writer is not None and self.writer.ready:
             if self.inflight is None and (self.events or self.traces or self.champions or self.acks):
                 self.hand_over()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from attrs import evolve, field, frozen
+from attrs import evolve, field, fields, frozen
 
 from .ids import DirectiveId, GenomeId, NodeId, SuggestionId, TaskId
 from .messages import MessageEnvelope
@@ -161,3 +161,20 @@ class TraceWindow:
 
     def admits(self, trace: TaskTrace) -> bool:
         return self.since is None or trace.started_at >= self.since
+
+
+
+# Events cross to the ledger writer process by pickle, hundreds of thousands a minute; attrs'
+# generic slots __getstate__ builds a dict per event, a plain field tuple is cheaper to make and read.
+_EVENT_FIELDS = tuple(a.name for a in fields(LedgerEvent))
+
+
+def _restore_event(*fields) -> LedgerEvent:
+    return LedgerEvent(**dict(zip(_EVENT_FIELDS, fields)))
+
+
+def _reduce_event(self: LedgerEvent) -> tuple:
+    return _restore_event, tuple(getattr(self, name) for name in _EVENT_FIELDS)
+
+
+LedgerEvent.__reduce__ = _reduce_event  # type: ignore[method-assign]

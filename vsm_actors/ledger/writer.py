@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -54,6 +55,8 @@ class WriterProcess:
         os.close(from_child)
         self._out = Connection(child_in, readable=False)
         self._in = Connection(child_out, writable=False)
+        self._readable = select.poll()  # one syscall per look; Connection.poll builds a selector
+        self._readable.register(child_out, select.POLLIN)
         self.state = "starting"   # starting -> ready -> (closed | failed)
         self.error: str | None = None
 
@@ -65,6 +68,8 @@ class WriterProcess:
         """Batches reported since the last call, as (seq, error or None). Waits up to `timeout`
         for the first report; a dead writer turns the state to "failed"."""
         out: list[tuple[int, str | None]] = []
+        if timeout == 0.0 and not self._readable.poll(0):
+            return out
         try:
             while self.state in ("starting", "ready") and self._in.poll(timeout):
                 timeout = 0.0
