@@ -139,7 +139,7 @@ def test_events_buffered_when_the_ledger_closes_are_committed(base, tmp_path, mo
 
 
 def test_organization_commits_through_the_writer_and_stops_it(org_factory):
-    running = org_factory("single_coder", scripted())
+    running = org_factory("single_coder", scripted(), ledger_writer="process")
     ready_writer(running.ledger_path)
     dones = running.run_many([make_directive(f"directive {i}") for i in range(30)])
     assert all(d.ok for d in dones)
@@ -150,7 +150,7 @@ def test_organization_commits_through_the_writer_and_stops_it(org_factory):
 
 
 def test_writer_killed_with_batches_in_flight_loses_nothing(org_factory):
-    running = org_factory("two_level", scripted())
+    running = org_factory("two_level", scripted(), ledger_writer="process")
     pid = ready_writer(running.ledger_path)
     os.kill(pid, signal.SIGSTOP)  # the next batch is handed over and never committed
     try:
@@ -174,3 +174,12 @@ def test_inline_mode_starts_no_writer(org_factory):
     assert running.run("inline commits").ok
     assert not writer_pids(running.ledger_path)
     assert running.events("trace_written")
+
+
+def test_auto_mode_uses_a_writer_only_when_the_ledger_shares_the_organizations_process(org_factory, base):
+    running = org_factory("single_coder", scripted())
+    assert running.run("which writer").ok
+    if base == "simple":
+        ready_writer(running.ledger_path)
+    else:  # the ledger actor has a process of its own: it commits there, with no extra process
+        assert not writer_pids(running.ledger_path)

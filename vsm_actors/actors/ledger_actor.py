@@ -12,6 +12,7 @@ connection.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from datetime import timedelta
 
@@ -57,7 +58,7 @@ class LedgerActor(VsmActor):
         except Exception as exc:  # noqa: BLE001 - reported to the booting supervisor
             self.send(sender, LedgerReady(url=msg.url, error=f"cannot open ledger {msg.url}: {exc}"))
             return
-        if self.writer is None and _wants_writer(msg.writer, msg.url):
+        if self.writer is None and _wants_writer(msg.writer, msg.url, msg.organization_pid in (None, os.getpid())):
             try:
                 self.writer = WriterProcess(msg.url)
             except OSError as exc:
@@ -196,7 +197,9 @@ class LedgerActor(VsmActor):
             self.send(to, then if error is None else LedgerReady(url="", error=f"ledger commit failed: {error}"))
 
 
-def _wants_writer(mode: str, url: str) -> bool:
-    """"inline" never; "auto" and "process" for a durable ledger (a file or a server): a memory
-    ledger lives in this process, so no other process can write it."""
-    return mode != "inline" and url != MEMORY_URL and ":memory:" not in url
+def _wants_writer(mode: str, url: str, shares_process: bool) -> bool:
+    """A memory ledger lives in this process, so no other process can write it. Otherwise
+    "process" always, "inline" never, and "auto" when commits would otherwise compete with the
+    organization's actors for this process (with a process of its own, the actor is the writer)."""
+    durable = url != MEMORY_URL and ":memory:" not in url
+    return durable and (mode == "process" or (mode == "auto" and shares_process))

@@ -31,7 +31,9 @@ class RuntimeConfig:
     message_events: bool = False  # record message_received/message_published (costly, off by default)
     deterministic_ids: bool = False
     ledger_writer: str = field(default="auto", validator=in_(("auto", "process", "inline")))
-    # auto/process: durable ledgers commit in a writer process; inline: in the ledger actor
+    # process: durable ledgers commit in a writer process; inline: in the ledger actor; auto: a
+    # writer process when the ledger actor shares its process with the organization (in-process
+    # base), inline when it has a process of its own already (multiprocess base)
     ledger_batch: int = 4096
     ledger_flush_ms: int = 20      # inline group-commit window for plain appends
     ledger_ack_flush_ms: int = 3   # ... and when a reply waits on the commit
@@ -111,6 +113,7 @@ class LedgerWrite:
 class LedgerOpen:
     url: str
     writer: str = "auto"
+    organization_pid: int | None = None  # the supervisor's process: is the ledger sharing it?
     batch: int = 512
     flush_ms: int = 20
     ack_flush_ms: int = 3

@@ -72,7 +72,7 @@ class OrganizationActor(VsmActor):
         self.champion_key = msg.genome.id
         self.ledger = self.createActor(LedgerActor)
         self.phase = "opening"
-        self.tell(self.ledger, LedgerOpen(url=msg.config.ledger_url, writer=msg.config.ledger_writer,
+        self.tell(self.ledger, LedgerOpen(url=msg.config.ledger_url, writer=msg.config.ledger_writer, organization_pid=os.getpid(),
                                           batch=msg.config.ledger_batch,
                                           flush_ms=msg.config.ledger_flush_ms,
                                           ack_flush_ms=msg.config.ledger_ack_flush_ms))

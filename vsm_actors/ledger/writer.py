@@ -116,8 +116,9 @@ def _child_env() -> dict[str, str]:
 
 
 def _status(proc: subprocess.Popen) -> str:
-    code = proc.poll()
-    if code is None:
+    try:  # its pipe closed as it died: the exit status follows within moments
+        code = proc.wait(timeout=1.0)
+    except subprocess.TimeoutExpired:
         return "still running, pipe closed"
     return f"signal {-code}" if code < 0 else f"exit status {code}"
 
