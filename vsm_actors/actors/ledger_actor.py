@@ -25,7 +25,7 @@ from .protocol import LedgerClose, LedgerClosed, LedgerLoadChampion, LedgerOpen,
 
 log = logging.getLogger("vsm.ledger")
 
-_POLL = timedelta(milliseconds=1)   # how soon to look for the writer's report of a batch in flight
+_POLL = timedelta(microseconds=500)   # how soon to look for the writer's report of a batch in flight
 
 
 class LedgerActor(VsmActor):
@@ -83,7 +83,7 @@ class LedgerActor(VsmActor):
             self.champions.append((msg.champion_key, msg.champion))
         if msg.then is not None:
             self.acks.append((msg.to if msg.to is not None else sender, msg.then))
-        self.pump()
+        self.pump(look=msg.then is not None)
 
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:
         self.timer = self.ack_timer = self.polling = False
@@ -112,9 +112,14 @@ class LedgerActor(VsmActor):
 
     # -- moving batches along ------------------------------------------------------------------
 
-    def pump(self, timer_fired: bool = False) -> None:
-        if self.writer is not None and (self.inflight is not None or not self.writer.ready):
-            self.collect()  # an idle writer has nothing to report; if it died, hand_over finds out
+    def pump(self, timer_fired: bool = False, look: bool = False) -> None:
+        """Collect the writer's reports, hand it the next batch, or commit inline. The writer is
+        asked only on a poll tick or when an acknowledgement is waiting (plain appends arrive
+        several per directive; a look costs a syscall); an idle writer has nothing to report,
+        and if it died, hand_over finds out."""
+        if self.writer is not None and (self.inflight is not None or not self.writer.ready) and \
+                (timer_fired or look or not self.writer.ready):
+            self.collect()
         if self.writer is not None and self.writer.ready:
             if self.inflight is None and (self.events or self.traces or self.champions or self.acks):
                 self.hand_over()
