@@ -2,6 +2,7 @@
 same number of hops measured in the same run.
 
     python benchmarks/throughput.py [--n 2000] [--bases simple,multiproc] [--reps 3]
+    python benchmarks/throughput.py --growth 100000
 
 For each genome (single_coder, three_level) and base: our organization (echo provider, durable
 SQLite ledger) vs a raw Thespian tree of the same depth that only forwards a token down and back.
@@ -104,6 +105,29 @@ def ours(base: str, genome_file: str, n: int, tmp: Path) -> dict:
     return {"rate": rate, "lat": lat, "events_per_directive": events / total, "promote": promote}
 
 
+def growth(genome_file: str, total: int, tmp: Path) -> None:
+    """Rate per slice as the durable ledger grows from empty to `total` directives: group commit
+    and time-ordered ids should keep it flat (guides/performance.md)."""
+    genome = load_genome(GENOMES / genome_file)
+    config = RuntimeConfig(ledger_url=str(tmp / f"growth-{time.monotonic_ns()}.sqlite"))
+    slice_size = max(1, total // 10)
+    rates = []
+    with Organization.start(genome, config, restore=False) as org:
+        org.run_many([make_directive(f"warm up {i}") for i in range(200)], timeout=600)
+        done = 0
+        while done < total:
+            batch = [make_directive(f"directive {done + i}") for i in range(slice_size)]
+            t0, c0 = time.perf_counter(), time.process_time()
+            assert all(d.ok for d in org.run_many(batch, timeout=3600))
+            wall = time.perf_counter() - t0
+            rates.append(slice_size / wall)
+            done += slice_size
+            print(f"[growth   ] {genome_file:18} ledger at {done:7,} directives: {rates[-1]:6.0f} directives/s"
+                  f"  (organization process busy {(time.process_time() - c0) / wall:.0%})")
+            sys.stdout.flush()
+    print(f"[growth   ] {genome_file:18} last slice / first slice = {rates[-1] / rates[0]:.2f}")
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))]
@@ -115,7 +139,13 @@ def main() -> None:
     ap.add_argument("--n-multiproc", type=int, default=300)
     ap.add_argument("--bases", default="simple,multiproc")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--growth", type=int, default=0, metavar="N",
+                    help="instead: rate per tenth while one in-process ledger grows to N directives")
     args = ap.parse_args()
+    if args.growth:
+        with tempfile.TemporaryDirectory() as tmp:
+            growth("three_level.yaml", args.growth, Path(tmp))
+        return
     # hops: client -> root -> ... -> leaf; single_coder has 2 actors on the path, three_level 4
     cases = [("single_coder.yaml", 2), ("three_level.yaml", 4)]
     with tempfile.TemporaryDirectory() as tmp:

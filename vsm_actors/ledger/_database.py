@@ -30,6 +30,10 @@ SQLITE_PRAGMAS = {
     "synchronous": "normal",
     "foreign_keys": 1,
     "busy_timeout": int(BUSY_TIMEOUT_S * 1000),
+    # the ledger's nine event indexes outgrow SQLite's 2 MB default page cache within a few
+    # thousand directives, after which every append reads index pages back (benchmarks/throughput.py
+    # --growth); 64 MB keeps their right edges hot
+    "cache_size": -64 * 1024,
 }
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
