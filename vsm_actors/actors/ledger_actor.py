@@ -170,12 +170,16 @@ class LedgerActor(VsmActor):
     def pump_inline(self, timer_fired: bool) -> None:
         if timer_fired or len(self.events) + len(self.traces) >= self.batch or self.champions:
             self.flush()
-        elif self.acks and not self.ack_timer:
-            # an acknowledgement is awaited: commit soon when traffic is light (latency), and in
-            # the longer window when commits are already back to back (throughput)
-            self.ack_timer = self.timer = True
-            busy = time.monotonic() - self.last_flush < 4 * self.ack_flush_after.total_seconds()
-            self.wakeupAfter(self.flush_after / 2 if busy else self.ack_flush_after)
+        elif self.acks:
+            # an acknowledgement is awaited: commit now unless a commit happened within the ack
+            # window; then commit when it ends, with whatever gathers meanwhile. At most one
+            # commit per window under load, no wait at all when traffic is sequential.
+            wait = self.ack_flush_after.total_seconds() - (time.monotonic() - self.last_flush)
+            if wait <= 0:
+                self.flush()
+            elif not self.ack_timer:
+                self.ack_timer = self.timer = True
+                self.wakeupAfter(timedelta(seconds=wait))
         elif not self.timer and (self.events or self.traces):
             self.timer = True
             self.wakeupAfter(self.flush_after)
