@@ -46,7 +46,6 @@ class LedgerActor(VsmActor):
         self.batch = 512
         self.flush_after = timedelta(milliseconds=20)
         self.ack_flush_after = timedelta(milliseconds=3)
-        self.last_flush = 0.0
 
     def receiveMsg_LedgerOpen(self, msg: LedgerOpen, sender) -> None:
         try:
@@ -170,16 +169,12 @@ class LedgerActor(VsmActor):
     def pump_inline(self, timer_fired: bool) -> None:
         if timer_fired or len(self.events) + len(self.traces) >= self.batch or self.champions:
             self.flush()
-        elif self.acks:
-            # an acknowledgement is awaited: commit now unless a commit happened within the ack
-            # window; then commit when it ends, with whatever gathers meanwhile. At most one
-            # commit per window under load, no wait at all when traffic is sequential.
-            wait = self.ack_flush_after.total_seconds() - (time.monotonic() - self.last_flush)
-            if wait <= 0:
-                self.flush()
-            elif not self.ack_timer:
-                self.ack_timer = self.timer = True
-                self.wakeupAfter(timedelta(seconds=wait))
+        elif self.acks and not self.ack_timer:
+            # an acknowledgement is awaited: commit within the short ack window, together with
+            # whatever gathers meanwhile (the other nodes' writes for the same directive travel
+            # other connections and usually land within it)
+            self.ack_timer = self.timer = True
+            self.wakeupAfter(self.ack_flush_after)
         elif not self.timer and (self.events or self.traces):
             self.timer = True
             self.wakeupAfter(self.flush_after)
@@ -188,7 +183,6 @@ class LedgerActor(VsmActor):
         """Commit everything buffered, here and now."""
         if not (self.events or self.traces or self.champions or self.acks):
             return
-        self.last_flush = time.monotonic()
         events, traces, champions, acks = self.events, self.traces, self.champions, self.acks
         self.events, self.traces, self.champions, self.acks = [], [], [], []
         try:
