@@ -371,16 +371,14 @@ def dumps(obj: Any, *, indent: int | None = None) -> str:
 
 
 def dumps_sorted(obj: Any) -> str:
-    """Compact JSON with every object's keys sorted: the stored form of ledger events, whose
-    payloads (serde `Value`s in the reference) are key-sorted. Sorting here, in the C encoder,
-    costs a fraction of sorting each payload in Python when the event is built."""
+    """Compact, every object key-sorted: stored events (payloads are sorted serde `Value`s in the
+    reference; sorting here, in the C encoder, beats sorting each payload in Python)."""
     return json.dumps(to_wire(obj), ensure_ascii=False, separators=(",", ":"), allow_nan=False, sort_keys=True)
 
 
 def dumps_pretty(obj: Any) -> str:
-    """Two-space indented JSON in declaration order (a task as a model reads it). orjson, since
-    the standard library indents in pure Python (~40 us a task, on every leaf execution); unlike
-    `dumps` it writes a non-finite float as null, acceptable in prompt text, never in storage."""
+    """Two-space indent, declaration order (a task as a model reads it). orjson: the stdlib indents
+    in pure Python (~40 us a task); NaN becomes null, fine in prompts, never in storage."""
     return orjson.dumps(to_wire(obj), option=orjson.OPT_INDENT_2).decode()
 
 
