@@ -385,20 +385,3 @@ def dumps_pretty(obj: Any) -> str:
 def loads(text: str | bytes, cls: type[T]) -> T:
     return from_wire(json.loads(text), cls)
 
-
-def error_paths(exc: BaseException, prefix: tuple = ()) -> list[tuple[tuple, str]]:
-    """Flatten a cattrs validation error into (path, message) pairs, path as keys/indexes."""
-    if isinstance(exc, (cattrs.ClassValidationError, cattrs.IterableValidationError)):
-        with_notes, without = exc.group_exceptions()
-        out: list[tuple[tuple, str]] = []
-        for sub, note in with_notes:
-            step = note.name if isinstance(exc, cattrs.ClassValidationError) else note.index
-            out.extend(error_paths(sub, (*prefix, step)))
-        for sub in without:
-            out.extend(error_paths(sub, prefix))
-        return out
-    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
-        return [(prefix, f"unknown field(s): {', '.join(sorted(exc.extra_fields))}")]
-    if isinstance(exc, KeyError):
-        return [(prefix, f"required field {exc.args[0]!r} is missing")]
-    return [(prefix, str(exc))]

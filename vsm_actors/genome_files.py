@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import cattrs
+
 from . import codec
 from .core.capability import OPERATION_PRESETS
 from .core.channel import standard_bundle
@@ -64,7 +66,7 @@ def genome_from_document(doc: Document, *, validate: bool = True) -> Organizatio
     except GenomeFileError:
         raise
     except Exception as exc:  # noqa: BLE001 - every cattrs failure is reported with its location
-        errors = [doc.error(locator(path), message) for path, message in codec.error_paths(exc)]
+        errors = [doc.error(locator(path), message) for path, message in error_paths(exc)]
         raise GenomeFileError(errors or [doc.error((), str(exc))]) from None
     if validate:
         issues = validate_genome(genome)
@@ -218,3 +220,21 @@ def genome_to_concise(genome: OrganizationalGenome) -> dict:
         if key in full and full[key] != blank.get(key):
             out[key] = full[key]
     return out
+
+
+def error_paths(exc: BaseException, prefix: tuple = ()) -> list[tuple[tuple, str]]:
+    """Flatten a cattrs validation error into (path, message) pairs, path as keys/indexes."""
+    if isinstance(exc, (cattrs.ClassValidationError, cattrs.IterableValidationError)):
+        with_notes, without = exc.group_exceptions()
+        out: list[tuple[tuple, str]] = []
+        for sub, note in with_notes:
+            step = note.name if isinstance(exc, cattrs.ClassValidationError) else note.index
+            out.extend(error_paths(sub, (*prefix, step)))
+        for sub in without:
+            out.extend(error_paths(sub, prefix))
+        return out
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        return [(prefix, f"unknown field(s): {', '.join(sorted(exc.extra_fields))}")]
+    if isinstance(exc, KeyError):
+        return [(prefix, f"required field {exc.args[0]!r} is missing")]
+    return [(prefix, str(exc))]

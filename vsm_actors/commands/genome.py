@@ -12,7 +12,7 @@ from ..core.genome import OrganizationalGenome
 from ..core.patch import GenomePatch, PatchError, apply_patch
 from ..core.validation import validate_genome
 from ..genome_diff import diff_genomes
-from ..genome_files import GenomeFileError, genome_to_concise, genome_to_full, load_genome
+from ..genome_files import GenomeFileError, error_paths, genome_to_concise, genome_to_full, load_genome
 from ..genome_render import render_tree, tree_data
 from ..safe_load import DocumentError, load_document
 from ..schema import genome_file_schema
@@ -156,7 +156,7 @@ def read_patches(path: str) -> list:
         try:
             patches.append(codec.strict.structure(item, GenomePatch))
         except Exception as exc:  # noqa: BLE001 - located and reported below
-            for sub_path, message in codec.error_paths(exc):
+            for sub_path, message in error_paths(exc):
                 tag = (next(iter(item)),) if isinstance(item, dict) and len(item) == 1 else ()
                 errors.append(str(doc.error((*base, *tag, *sub_path), message)))
     if errors:
