@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 import re
 import types
 import typing
@@ -41,8 +42,9 @@ _RFC3339 = re.compile(
 
 def format_timestamp(value: datetime) -> str:
     """RFC 3339 in UTC with `Z` and the shortest of 0, 3 or 6 fraction digits that is exact."""
-    value = value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    base = value.strftime("%Y-%m-%dT%H:%M:%S")
+    if value.tzinfo is not timezone.utc:
+        value = value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    base = value.isoformat(timespec="seconds")[:19]  # strftime costs 4x, and leaves years < 1000 unpadded
     micro = value.microsecond
     if micro == 0:
         return base + "Z"
@@ -268,6 +270,18 @@ def _fast_channel(generated):
     return hook
 
 
+_enum_value = operator.attrgetter("value")
+
+
+def _our_enums(base: type) -> list[type]:
+    found = []
+    for sub in base.__subclasses__():
+        if sub.__module__.startswith("vsm_actors.") and issubclass(sub, str):
+            found.append(sub)
+        found += _our_enums(sub)
+    return found
+
+
 def _install_hooks(conv: cattrs.Converter) -> None:
     conv.register_structure_hook(str, _structure_str)
     conv.register_structure_hook(bool, _expect(bool, "a boolean"))
@@ -275,6 +289,10 @@ def _install_hooks(conv: cattrs.Converter) -> None:
     conv.register_structure_hook(float, _structure_float)
     conv.register_structure_hook(datetime, lambda v, _t: parse_timestamp(v))
     conv.register_unstructure_hook(datetime, format_timestamp)
+    # cattrs passes (str, Enum) members through as they are (its str hook wins by MRO); plain str
+    # keeps wire data plain (marshal, which carries events to the ledger writer, takes no subclass)
+    for enum_cls in _our_enums(Enum):
+        conv.register_unstructure_hook(enum_cls, _enum_value)
     conv.register_structure_hook_func(lambda t: isinstance(t, type) and issubclass(t, Enum), _structure_enum)
     conv.register_structure_hook_factory(_is_homogeneous_tuple, _make_tuple_hook(conv))
     conv.register_structure_hook_factory(_is_variant_union, _variant_union_hook)

@@ -48,6 +48,7 @@ class NodeActor(VsmActor):
         self.outstanding: dict[str, tuple] = {}  # metasystem: task id -> (child id, envelope)
         self.pending: dict[str, dict] = {}       # root: correlation id -> directive bookkeeping
         self.early: list = []                    # traffic that beat NodeSetup here (multiprocess)
+        self._instructions: tuple = (None, "")   # leaf: (node, its system prompt)
 
     # -- wiring ------------------------------------------------------------------------------
 
@@ -225,7 +226,7 @@ class NodeActor(VsmActor):
             check_executable(self.genome, self.node_id, task)
             if self.provider is None:
                 self.provider = make_provider(self.provider_spec.name, **self.provider_spec.options)
-            request = ModelRequest(model=node.model, instructions=build_instructions(node),
+            request = ModelRequest(model=node.model, instructions=self.instructions(node),
                                    input=self.services.to_json_text(task), metadata={
                                        "node_id": node.id, "node_name": node.name, "task_id": task.id,
                                        "task_title": task.title,
@@ -242,6 +243,13 @@ class NodeActor(VsmActor):
             artifacts=tuple(_artifact_text(a) for a in raw.get("artifacts", ())),
             provider=self.provider_spec.name, model=node.model.model,
         )
+
+    def instructions(self, node) -> str:
+        """The node's system prompt, rebuilt only when the node changes (a patch replaces the
+        frozen node object; equal objects make equal prompts)."""
+        if self._instructions[0] is not node:
+            self._instructions = (node, build_instructions(node))
+        return self._instructions[1]
 
     # -- shared --------------------------------------------------------------------------------
 

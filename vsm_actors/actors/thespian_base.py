@@ -4,6 +4,12 @@ Loopback only: Thespian's TCP base binds `''` (every interface) for "external" a
 THESPIAN_BASE_IPADDR says 127.0.0.1, and unpickles whatever arrives. `bind_loopback_only()` makes
 an address whose advertised host is loopback also *bind* to loopback. It patches one method, is
 applied before any system starts, and forked actor processes inherit it.
+
+Wakeup scan: `simpleSystemBase` looks for expired wakeups before *every* message it delivers, by
+folding the whole wakeup list through three lambdas and a view object per entry. The ledger actor
+keeps a wakeup pending whenever a batch is in flight, so in process that scan cost more than
+delivering the message. `fast_wakeup_scan()` replaces it with a plain loop that selects the same
+entries (expired at the same instant, in the same order).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from thespian.actors import ActorSystem
 LOOPBACK = "127.0.0.1"
 BASES = {"simple": "simpleSystemBase", "multiproc": "multiprocTCPBase"}
 _patched = False
+_scan_patched = False
 
 
 def bind_loopback_only() -> None:
@@ -35,6 +42,31 @@ def bind_loopback_only() -> None:
 
     IPBase.IPActorAddress.__init__ = __init__
     _patched = True
+
+
+def fast_wakeup_scan() -> None:
+    global _scan_patched
+    if _scan_patched:
+        return
+    from thespian.system.simpleSystemBase import WakeupManager
+
+    def _pop_expired_wakeups(self, ct):
+        wakeups = self._wakeUps
+        for entry in wakeups:
+            due = entry[1]._time_to_quit
+            if due is not None and ct >= due:
+                break
+        else:
+            return ()
+        expired, pending = [], []
+        for entry in wakeups:
+            due = entry[1]._time_to_quit
+            (expired if due is not None and ct >= due else pending).append(entry)
+        self._wakeUps = pending
+        return expired
+
+    WakeupManager._pop_expired_wakeups = _pop_expired_wakeups
+    _scan_patched = True
 
 
 def free_port() -> int:
@@ -59,6 +91,7 @@ def start_system(base: str = "simple", admin_port: int | None = None, log_path: 
     if base not in BASES:
         raise ValueError(f"unknown base {base!r}; expected one of {', '.join(BASES)}")
     if base == "simple":
+        fast_wakeup_scan()
         return ActorSystem(BASES[base], logDefs=log_config(log_path) if log_path else None,
                            transientUnique=True)
     os.environ["THESPIAN_BASE_IPADDR"] = LOOPBACK

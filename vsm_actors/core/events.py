@@ -164,7 +164,7 @@ class TraceWindow:
 
 
 
-# Events cross to the ledger writer process by pickle, hundreds of thousands a minute; attrs'
+# Events cross processes by pickle (LedgerWrite on the multiprocess base), many thousands a second; attrs'
 # generic slots __getstate__ builds a dict per event, a plain field tuple is cheaper to make and read.
 _EVENT_FIELDS = tuple(a.name for a in fields(LedgerEvent))
 
