@@ -383,9 +383,13 @@ def from_wire(data: Any, cls: type[T]) -> T:
 
 def dumps(obj: Any, *, indent: int | None = None) -> str:
     """Compact JSON (the AMQP body form) unless `indent` is given."""
+    return dumps_data(to_wire(obj), indent=indent)
+
+
+def dumps_data(data: Any, *, indent: int | None = None) -> str:
+    """`dumps` for data already in wire form."""
     separators = (",", ":") if indent is None else None
-    return json.dumps(to_wire(obj), ensure_ascii=False, separators=separators, indent=indent,
-                      allow_nan=False)
+    return json.dumps(data, ensure_ascii=False, separators=separators, indent=indent, allow_nan=False)
 
 
 def dumps_sorted(obj: Any) -> str:

@@ -1,11 +1,15 @@
-"""What crosses to the ledger writer process comes back as the same events and traces, whether
-it travelled marshalled (plain JSON data) or pickled (anything else a payload may hold)."""
+"""What crosses to the ledger writer process is stored exactly as the ledger stores the events and
+traces themselves, whether it travelled marshalled (plain JSON data) or pickled (anything else a
+payload may hold), and a non-finite number is refused on every path."""
 
 from __future__ import annotations
 
 import enum
+import json
+import math
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,8 +18,9 @@ from vsm_actors.core.events import LedgerEvent, LedgerEventKind
 from vsm_actors.core.task import RiskClass, TaskOutcomeStatus
 from vsm_actors.core.trace import TaskTrace
 from vsm_actors.core.variants import Other
-from vsm_actors.ledger._rows import event_row, trace_row
-from vsm_actors.ledger.writer import decode_batch, encode_batch
+from vsm_actors.ledger._handover import batch_seq, decode_batch, encode_batch
+from vsm_actors.ledger._rows import event_row, trace_rows
+from vsm_actors.ledger.base import LedgerSerializationError
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
 
@@ -38,29 +43,49 @@ def a_trace() -> TaskTrace:
                      input_tokens=3, output_tokens=4, outcome_score=1.0, metadata={"status": "Completed"})
 
 
+def same_json(row: dict, other: dict, column: str) -> bool:
+    """The writer's encoder may spell a float differently (1e+16 / 1e16); the value is the same."""
+    return {**row, column: json.loads(row[column])} == {**other, column: json.loads(other[column])}
+
+
 @given(st.lists(json_data, max_size=5))
-def test_events_come_back_stored_identically(payloads) -> None:
+def test_events_are_stored_as_their_own_rows(payloads) -> None:
     events = [an_event(p, n) for n, p in enumerate(payloads)]
     frame = encode_batch(7, events, [a_trace()], [])
-    assert frame[:1] == b"M"
-    seq, back, traces, champions = decode_batch(frame)
+    assert frame[:1] == b"M" and batch_seq(frame) == 7
+    seq, rows, traces, champions = decode_batch(frame)
     assert (seq, champions) == (7, [])
-    assert [event_row(e) for e in back] == [event_row(e) for e in events]
-    assert [trace_row(t) for t in traces] == [trace_row(a_trace())]
-
-
-class Colour(str, enum.Enum):
-    Red = "Red"
+    assert all(same_json(got, event_row(e), "event_json") for got, e in zip(rows, events, strict=True))
+    assert traces == trace_rows([a_trace()])
 
 
 def test_a_payload_marshal_cannot_carry_travels_pickled() -> None:
     events = [an_event({"colour": Colour.Red}), an_event({"n": 1}, 1, kind=Other("custom"))]
     frame = encode_batch(1, events, [], [("champion", {"genome": "g"})])
     assert frame[:1] == b"P"
-    _seq, back, _traces, champions = decode_batch(frame)
-    assert [event_row(e) for e in back] == [event_row(e) for e in events]
-    assert back[1].kind == Other("custom")
+    _seq, rows, _traces, champions = decode_batch(frame)
+    assert rows == [event_row(e) for e in events]
+    assert json.loads(rows[1]["event_json"])["kind"] == codec.to_wire(Other("custom"))
     assert champions == [("champion", {"genome": "g"})]
+
+
+class Colour(str, enum.Enum):
+    Red = "Red"
+
+
+@pytest.mark.parametrize("number", [math.nan, math.inf, -math.inf, -math.nan])
+@pytest.mark.parametrize("wrap", [lambda x: x, lambda x: [1.5, {"deep": x}], lambda x: {"k": [x, x]}])
+def test_a_non_finite_number_is_refused_with_the_event_named(number, wrap) -> None:
+    frame = encode_batch(3, [an_event({"ok": 1.0}, 0), an_event({"x": wrap(number)}, 1)], [], [])
+    assert batch_seq(frame) == 3
+    with pytest.raises(LedgerSerializationError, match="event 'e1'"):
+        decode_batch(frame)
+
+
+def test_numbers_orjson_refuses_are_stored_as_the_stdlib_stores_them() -> None:
+    events = [an_event({"big": 2**70, "neg": -(2**65)})]
+    _seq, rows, _traces, _ = decode_batch(encode_batch(1, events, [], []))
+    assert rows == [event_row(e) for e in events]
 
 
 def test_wire_data_holds_plain_strings_for_enums() -> None:
@@ -69,3 +94,12 @@ def test_wire_data_holds_plain_strings_for_enums() -> None:
     assert type(codec.to_wire(RiskClass.High)) is str
     assert type(codec.to_wire(TaskOutcomeStatus.Completed)) is str
     assert type(codec.to_wire(LedgerEventKind.TaskRouted)) is str
+
+
+def test_a_trace_beside_its_event_travels_as_that_event_payload() -> None:
+    trace = a_trace()
+    written = LedgerEvent.for_trace(trace, id="ev", created_at=T0, to_json=codec.to_wire)
+    _seq, _events, traces, _ = decode_batch(encode_batch(1, [written], [trace], []))
+    assert traces == trace_rows([trace])
+    _seq, _events, traces, _ = decode_batch(encode_batch(1, [], [trace], []))
+    assert traces == trace_rows([trace])

@@ -253,11 +253,13 @@ def _merge_explicit_metadata(draft: _Draft, metadata: Mapping[str, str]) -> None
 
     Files named only here skip the per-file rules: the sender is trusted to state the flags too.
     """
+    if not metadata:
+        return
     for key in _LIST_KEYS:
-        for variant in metadata_key_variants(key):
+        for variant in _VARIANTS[key]:
             if variant in metadata:
                 draft.add(key, *split_list_items(metadata[variant]))
-    for variant in metadata_key_variants("domain_markers"):
+    for variant in _VARIANTS["domain_markers"]:
         if variant in metadata:
             for item in split_list_items(metadata[variant]):
                 name, sep, value = item.partition("=")
@@ -277,10 +279,15 @@ def _merge_explicit_metadata(draft: _Draft, metadata: Mapping[str, str]) -> None
 
 def _last_present(metadata: Mapping[str, str], key: str) -> str | None:
     found = None
-    for variant in metadata_key_variants(key):
+    for variant in _VARIANTS[key]:
         if variant in metadata:
             found = metadata[variant]
     return found
+
+
+# read for every directive with metadata: spelled out once
+_VARIANTS = {key: metadata_key_variants(key)
+             for key in (*_LIST_KEYS, *_FLAG_KEYS, "domain_markers", "estimated_blast_radius")}
 
 
 def _derived_blast_radius(draft: _Draft) -> RiskClass | None:

@@ -7,11 +7,14 @@ gets back exactly what a durable backend would give it, and can never mutate sto
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from .. import codec
-from ..core.events import LedgerEvent, kind_storage_key
+from ..core.events import LedgerEvent, kind_from_storage_key, kind_storage_key
 from ..core.records import (
     EvolutionGenerationRecord, GenomeSnapshot, PopulationArchiveRecord, StoredTrialRecord, role_storage_key,
 )
@@ -59,6 +62,61 @@ def trace_row(trace: TaskTrace) -> Row:
         "outcome_score": trace.outcome_score, "token_total": trace.token_total(),
         "trace_json": encode(trace, f"trace {trace.id!r}"),
     }
+
+
+def trace_rows(traces: Sequence[TaskTrace]) -> list[tuple[Row, list[str]]]:
+    """Each trace's row and the nodes whose subtree it belongs to."""
+    return [(trace_row(t), trace_subject_ids(t)) for t in traces]
+
+
+# -- rows from plain data ------------------------------------------------------------------------
+# The ledger writer process receives events and traces as the plain data the actor sent
+# (`writer.encode_batch`) and builds rows straight from it: rebuilding the objects only to take
+# them apart again cost more than inserting them. These must give exactly the rows above.
+
+EventData = tuple  # (id, kind storage key, created_us, genome_id, node_id, task_id, directive_id,
+#                     suggestion_id, correlation_id, payload, metadata)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def event_data(event: LedgerEvent) -> EventData:
+    return (event.id, kind_storage_key(event.kind), timestamp_us(event.created_at), event.genome_id,
+            event.node_id, event.task_id, event.directive_id, event.suggestion_id, event.correlation_id,
+            event.payload, event.metadata)
+
+
+def event_row_from_data(data: EventData, dumps_data: Callable[[Any], str]) -> Row:
+    """`event_row` of the event `data` describes; `dumps_data` encodes wire data key-sorted."""
+    (event_id, kind, created_us, genome_id, node_id, task_id, directive_id, suggestion_id, correlation_id,
+     payload, metadata) = data
+    wire = {"id": event_id, "kind": _kind_wire(kind),
+            "created_at": codec.format_timestamp(_EPOCH + timedelta(microseconds=created_us)),
+            "genome_id": genome_id, "node_id": node_id, "task_id": task_id, "directive_id": directive_id,
+            "suggestion_id": suggestion_id, "correlation_id": correlation_id, "payload": payload,
+            "metadata": metadata}
+    return {"id": event_id, "kind": kind, "created_us": created_us, "genome_id": genome_id, "node_id": node_id,
+            "task_id": task_id, "directive_id": directive_id, "suggestion_id": suggestion_id,
+            "correlation_id": correlation_id, "event_json": encode(wire, f"event {event_id!r}", dumps=dumps_data)}
+
+
+@functools.lru_cache(maxsize=256)
+def _kind_wire(storage_key: str) -> Any:
+    return codec.to_wire(kind_from_storage_key(storage_key))
+
+
+def trace_row_from_data(data: dict[str, Any]) -> tuple[Row, list[str]]:
+    """`trace_rows` for one trace given in its wire form (`codec.to_wire(trace)`)."""
+    completed = data["completed_at"]
+    row = {
+        "id": data["id"], "task_id": data["task_id"], "genome_id": data["genome_id"],
+        "assigned_node_id": data["assigned_node_id"],
+        "started_us": timestamp_us(codec.parse_timestamp(data["started_at"])),
+        "completed_us": None if completed is None else timestamp_us(codec.parse_timestamp(completed)),
+        "outcome_score": data["outcome_score"], "token_total": data["input_tokens"] + data["output_tokens"],
+        "trace_json": encode(data, f"trace {data['id']!r}", dumps=codec.dumps_data),
+    }
+    return row, list(dict.fromkeys((data["assigned_node_id"], *data["responsible_ancestor_ids"])))
 
 
 def trace_subject_ids(trace: TaskTrace) -> list[str]:

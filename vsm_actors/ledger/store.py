@@ -111,9 +111,11 @@ class PeeweeLedger(Ledger):
     # -- events --------------------------------------------------------------------------------
 
     def append_events(self, events: Sequence[LedgerEvent]) -> None:
-        if not events:
+        self._append_rows([_rows.event_row(e) for e in events])
+
+    def _append_rows(self, rows: list[_rows.Row]) -> None:
+        if not rows:
             return
-        rows = [_rows.event_row(e) for e in events]
         try:
             self._write("appending events", lambda: self._insert(self.m.Event, rows))
         except LedgerError as exc:
@@ -122,11 +124,15 @@ class PeeweeLedger(Ledger):
             raise
 
     def write_batch(self, events: Sequence[LedgerEvent], traces: Sequence[TaskTrace]) -> None:
+        self.write_rows([_rows.event_row(e) for e in events], _rows.trace_rows(traces))
+
+    def write_rows(self, event_rows: list[_rows.Row], trace_rows: list[tuple[_rows.Row, list[str]]]) -> None:
+        """`write_batch` for rows already built (`_rows`); the ledger writer process builds them."""
         # the inner writes become savepoints: one commit for the ledger actor's whole group
         with translate_errors("writing a batch", self._where):
             with self._ready().atomic():
-                self.append_events(events)
-                self.write_traces(traces)
+                self._append_rows(event_rows)
+                self._put_traces(trace_rows)
 
     def _conflict(self, rows: list[dict[str, Any]]) -> LedgerError:
         """Name the first id that made the batch fail, exactly as the in-memory twin does."""
@@ -188,13 +194,16 @@ class PeeweeLedger(Ledger):
     # -- traces --------------------------------------------------------------------------------
 
     def write_traces(self, traces: Sequence[TaskTrace]) -> None:
-        unique = _rows.dedupe_last(list(traces), key=lambda t: t.id)
+        self._put_traces(_rows.trace_rows(traces))
+
+    def _put_traces(self, trace_rows: list[tuple[_rows.Row, list[str]]]) -> None:
+        unique = _rows.dedupe_last(trace_rows, key=lambda pair: pair[0]["id"])
         if not unique:
             return
-        rows = [_rows.trace_row(t) for t in unique]
-        subjects = [{"trace_id": t.id, "node_id": n, "started_us": row["started_us"]}
-                    for t, row in zip(unique, rows, strict=True) for n in _rows.trace_subject_ids(t)]
-        ids = [t.id for t in unique]
+        rows = [row for row, _ in unique]
+        subjects = [{"trace_id": row["id"], "node_id": n, "started_us": row["started_us"]}
+                    for row, nodes in unique for n in nodes]
+        ids = [row["id"] for row in rows]
         TN = self.m.TraceNode
 
         def work() -> None:

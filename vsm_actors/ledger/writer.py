@@ -22,52 +22,19 @@ SIGKILL if its parent dies, so it never outlives the organization.
 from __future__ import annotations
 
 import logging
-import marshal
 import os
-import pickle
 import select
 import signal
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
 from multiprocessing.connection import Connection
 
-from .. import codec
 from .._posix import die_with_parent
-from ..core.events import LedgerEvent, kind_from_storage_key, kind_storage_key
-from ..core.trace import TaskTrace
-from .query import timestamp_us
+from ._handover import batch_seq, decode_batch, encode_batch
 
 log = logging.getLogger("vsm.ledger.writer")
 
 Batch = tuple  # (seq, events, traces, champions)
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_MARSHAL, _PICKLE = b"M", b"P"
-
-
-def encode_batch(seq: int, events, traces, champions) -> bytes:
-    """Events and traces as plain data, marshalled: the actor's side of a hand-over is on the
-    organization's hot path, and pickling event objects cost ~8 us an event against ~2 here.
-    Payloads are JSON data, which marshal takes unless a str or int subclass slipped in (then
-    pickle, same shape). Champions (rare, whole genomes) travel pickled inside."""
-    rows = [(e.id, kind_storage_key(e.kind), timestamp_us(e.created_at), e.genome_id, e.node_id, e.task_id,
-             e.directive_id, e.suggestion_id, e.correlation_id, e.payload, e.metadata) for e in events]
-    data = (seq, rows, [codec.to_wire(t) for t in traces], pickle.dumps(champions) if champions else b"")
-    try:
-        return _MARSHAL + marshal.dumps(data)
-    except ValueError:
-        return _PICKLE + pickle.dumps(data)
-
-
-def decode_batch(frame: bytes) -> Batch:
-    body = memoryview(frame)[1:]
-    seq, rows, traces, champions = marshal.loads(body) if frame[:1] == _MARSHAL else pickle.loads(body)
-    events = [LedgerEvent(id=r[0], kind=kind_from_storage_key(r[1]), created_at=_EPOCH + timedelta(microseconds=r[2]),
-                          genome_id=r[3], node_id=r[4], task_id=r[5], directive_id=r[6], suggestion_id=r[7],
-                          correlation_id=r[8], payload=r[9], metadata=r[10]) for r in rows]
-    return (seq, events, [codec.from_wire(t, TaskTrace) for t in traces],
-            pickle.loads(champions) if champions else [])
 
 
 class WriterProcess:
@@ -169,11 +136,13 @@ def serve(url: str, inbox: Connection, outbox: Connection) -> int:
         outbox.send(("ready", os.getpid()))
         while True:
             try:
-                seq, events, traces, champions = decode_batch(inbox.recv_bytes())
+                frame = inbox.recv_bytes()
             except EOFError:
                 return 0
+            seq = batch_seq(frame)
             try:
-                ledger.write_batch(events, traces)
+                seq, events, traces, champions = decode_batch(frame)
+                ledger.write_rows(events, traces)
                 for key, genome in champions:
                     ledger.set_champion_genome(key, genome)
             except Exception as exc:  # noqa: BLE001 - the parent turns it into unacknowledged events
