@@ -18,7 +18,7 @@ from vsm_actors.core.events import LedgerEvent, LedgerEventKind
 from vsm_actors.core.task import RiskClass, TaskOutcomeStatus
 from vsm_actors.core.trace import TaskTrace
 from vsm_actors.core.variants import Other
-from vsm_actors.ledger._handover import batch_seq, decode_batch, encode_batch
+from vsm_actors.ledger._handover import _may_hold_nonfinite, batch_seq, decode_batch, encode_batch
 from vsm_actors.ledger._rows import event_row, trace_rows
 from vsm_actors.ledger.base import LedgerSerializationError
 
@@ -103,3 +103,19 @@ def test_a_trace_beside_its_event_travels_as_that_event_payload() -> None:
     assert traces == trace_rows([trace])
     _seq, _events, traces, _ = decode_batch(encode_batch(1, [], [trace], []))
     assert traces == trace_rows([trace])
+
+
+@given(st.datetimes(timezones=st.just(timezone.utc)))
+def test_instants_are_written_as_the_codec_writes_them(created_at) -> None:
+    event = LedgerEvent.new(LedgerEventKind.TaskMapped, {}, id="e", created_at=created_at)
+    frame = encode_batch(1, [event], [], [])
+    (row,) = decode_batch(frame)[1]
+    assert json.loads(row["event_json"])["created_at"] == codec.format_timestamp(event.created_at)
+
+
+@pytest.mark.parametrize("number", [1.5, -0.0, 1e308, -1e-308, 5e-324, 2.0**1023 * 1.9999])
+def test_large_and_tiny_finite_numbers_take_the_fast_path(number) -> None:
+    frame = encode_batch(1, [an_event({"x": number})], [], [])
+    assert not _may_hold_nonfinite(frame, 9)
+    (row,) = decode_batch(frame)[1]
+    assert json.loads(row["event_json"])["payload"] == {"x": number}

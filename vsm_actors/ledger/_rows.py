@@ -91,13 +91,30 @@ def event_row_from_data(data: EventData, dumps_data: Callable[[Any], str]) -> Ro
     (event_id, kind, created_us, genome_id, node_id, task_id, directive_id, suggestion_id, correlation_id,
      payload, metadata) = data
     wire = {"id": event_id, "kind": _kind_wire(kind),
-            "created_at": codec.format_timestamp(_EPOCH + timedelta(microseconds=created_us)),
+            "created_at": _timestamp_text(created_us),
             "genome_id": genome_id, "node_id": node_id, "task_id": task_id, "directive_id": directive_id,
             "suggestion_id": suggestion_id, "correlation_id": correlation_id, "payload": payload,
             "metadata": metadata}
     return {"id": event_id, "kind": kind, "created_us": created_us, "genome_id": genome_id, "node_id": node_id,
             "task_id": task_id, "directive_id": directive_id, "suggestion_id": suggestion_id,
             "correlation_id": correlation_id, "event_json": encode(wire, f"event {event_id!r}", dumps=dumps_data)}
+
+
+def _timestamp_text(us: int) -> str:
+    """`codec.format_timestamp` of the instant `us`; the date and time of day are formatted once
+    a second (a batch's events share a handful of seconds)."""
+    seconds, micro = divmod(us, 1_000_000)
+    base = _second_text(seconds)
+    if micro == 0:
+        return base + "Z"
+    if micro % 1000 == 0:
+        return f"{base}.{micro // 1000:03d}Z"
+    return f"{base}.{micro:06d}Z"
+
+
+@functools.lru_cache(maxsize=64)
+def _second_text(seconds: int) -> str:
+    return codec.format_timestamp(_EPOCH + timedelta(seconds=seconds))[:-1]
 
 
 @functools.lru_cache(maxsize=256)
