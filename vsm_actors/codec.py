@@ -14,10 +14,9 @@ from __future__ import annotations
 import functools
 import json
 import operator
-import re
 import types
 import typing
-from datetime import datetime, timezone
+from datetime import datetime
 from enum import Enum
 from typing import Any, TypeVar, Union, get_args, get_origin
 
@@ -31,46 +30,9 @@ from .core.channel import ChannelConfig, ChannelDirection, ChannelPriority, VsmC
 from .core.events import LedgerEvent
 from .core.messages import PAYLOAD_CLASSES, MessageEnvelope
 from .core.variants import NEWTYPE_VARIANTS
+from .timestamps import format_timestamp, parse_timestamp
 
 T = TypeVar("T")
-
-# -- timestamps ----------------------------------------------------------------------------------
-
-_RFC3339 = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|z|[+-]\d{2}:\d{2})$")
-
-
-def format_timestamp(value: datetime) -> str:
-    """RFC 3339 in UTC with `Z` and the shortest of 0, 3 or 6 fraction digits that is exact."""
-    if value.tzinfo is not timezone.utc:
-        value = value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    base = value.isoformat(timespec="seconds")[:19]  # strftime costs 4x, and leaves years < 1000 unpadded
-    micro = value.microsecond
-    if micro == 0:
-        return base + "Z"
-    if micro % 1000 == 0:
-        return f"{base}.{micro // 1000:03d}Z"
-    return f"{base}.{micro:06d}Z"
-
-
-def parse_timestamp(text: str) -> datetime:
-    """Parse RFC 3339 (`Z` or an offset). Nanoseconds beyond microseconds are truncated: Python's
-    datetime stops at microseconds."""
-    if not isinstance(text, str):
-        raise TypeError(f"expected an RFC 3339 timestamp string, got {type(text).__name__}")
-    m = _RFC3339.match(text)
-    if not m:
-        raise ValueError(f"not an RFC 3339 timestamp: {text!r}")
-    year, month, day, hour, minute, second, frac, zone = m.groups()
-    micro = int((frac or "").ljust(6, "0")[:6])
-    tz = timezone.utc
-    if zone not in ("Z", "z"):
-        sign = 1 if zone[0] == "+" else -1
-        from datetime import timedelta
-        tz = timezone(sign * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
-    dt = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=tz)
-    return dt.astimezone(timezone.utc)
-
 
 # -- strict primitives ---------------------------------------------------------------------------
 

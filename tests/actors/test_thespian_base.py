@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from hypothesis import given
 from hypothesis import strategies as st
 from thespian.system.simpleSystemBase import WakeupManager
@@ -46,4 +48,30 @@ def test_wakeups_still_fire_on_the_patched_base() -> None:
     try:
         assert asys.ask(asys.createActor(Sleeper), "nap", 5) == ("woke", "p")
     finally:
+        asys.shutdown()
+
+
+def test_deliveries_are_still_logged_when_thespian_debug_logging_is_on() -> None:
+    from thespian.actors import Actor
+
+    class Echo(Actor):
+        def receiveMessage(self, msg, sender):
+            self.send(sender, msg)
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            lines.append(record.getMessage())
+
+    lines: list[str] = []
+    asys = start_system("simple")  # configures logging itself, so listen on the logger after it
+    thespian_log, handler = logging.getLogger("Thespian"), Collect()
+    level = thespian_log.level
+    thespian_log.addHandler(handler)
+    try:
+        thespian_log.setLevel(logging.DEBUG)
+        assert asys.ask(asys.createActor(Echo), "marco", 5) == "marco"
+        assert any('got message "marco"' in line for line in lines)
+    finally:
+        thespian_log.removeHandler(handler)
+        thespian_log.setLevel(level)
         asys.shutdown()

@@ -192,7 +192,3 @@ class ChildRestarted:
     node_id: str
     directory: dict
 
-
-@frozen
-class Stop:
-    pass

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 
 from .. import codec
 from ..core.ids import SequentialIds, SteppingClock
+from ..core.task import TaskResult
 
 
 class TimeOrderedIds:
@@ -63,6 +64,24 @@ def _reseed_after_fork() -> None:
 os.register_at_fork(after_in_child=_reseed_after_fork)
 
 
+_RESULT_WIRE: dict[int, tuple[TaskResult, object]] = {}
+
+
+def _shared_result_wire(result: TaskResult) -> object:
+    """A result travels up unchanged through every level, and each level records it: in one
+    process they share one wire form (also marshalled once to the ledger writer, by reference).
+    Holding the result keeps its id from being reused while it is cached; payloads are never
+    mutated."""
+    hit = _RESULT_WIRE.get(id(result))
+    if hit is not None and hit[0] is result:
+        return hit[1]
+    if len(_RESULT_WIRE) >= 512:
+        _RESULT_WIRE.clear()
+    data = codec.to_wire(result)
+    _RESULT_WIRE[id(result)] = (result, data)
+    return data
+
+
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -79,6 +98,8 @@ class Services:
     @staticmethod
     def to_json(value: object) -> object:
         """Ledger payload form: wire data (keys are sorted when the event is stored)."""
+        if type(value) is TaskResult:
+            return _shared_result_wire(value)
         return codec.to_wire(value)
 
     @staticmethod

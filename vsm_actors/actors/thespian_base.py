@@ -9,7 +9,9 @@ Wakeup scan: `simpleSystemBase` looks for expired wakeups before *every* message
 folding the whole wakeup list through three lambdas and a view object per entry. The ledger actor
 keeps a wakeup pending whenever a batch is in flight, so in process that scan cost more than
 delivering the message. `fast_wakeup_scan()` replaces it with a plain loop that selects the same
-entries (expired at the same instant, in the same order).
+entries (expired at the same instant, in the same order). And every delivery looks the "Thespian"
+logger up again (a module lock and a dict) to format a debug line that is almost never enabled;
+`quiet_receive()` keeps the logger and asks it first.
 """
 
 from __future__ import annotations
@@ -69,6 +71,22 @@ def fast_wakeup_scan() -> None:
     _scan_patched = True
 
 
+def quiet_receive() -> None:
+    from thespian.system import simpleSystemBase
+
+    if getattr(simpleSystemBase.actor_base_receive, "_vsm_quiet", False):
+        return
+    thespian_log = logging.getLogger("Thespian")
+
+    def actor_base_receive(actorInst, msg, sender):  # noqa: N803 - Thespian's signature
+        if thespian_log.isEnabledFor(logging.DEBUG):
+            thespian_log.debug('Actor "%s" got message "%s" from "%s"', actorInst, msg, sender)
+        actorInst.receiveMessage(msg, sender)
+
+    actor_base_receive._vsm_quiet = True
+    simpleSystemBase.actor_base_receive = actor_base_receive
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((LOOPBACK, 0))
@@ -92,6 +110,7 @@ def start_system(base: str = "simple", admin_port: int | None = None, log_path: 
         raise ValueError(f"unknown base {base!r}; expected one of {', '.join(BASES)}")
     if base == "simple":
         fast_wakeup_scan()
+        quiet_receive()
         return ActorSystem(BASES[base], logDefs=log_config(log_path) if log_path else None,
                            transientUnique=True)
     os.environ["THESPIAN_BASE_IPADDR"] = LOOPBACK

@@ -24,9 +24,9 @@ from ..core.records import (
 )
 from ..core.trace import TaskTrace
 from . import _rows
-from ._database import Target, insert_rows, make_database, masked_error, parse_target, translate_errors
+from ._database import Target, conflict_error, insert_rows, make_database, masked_error, parse_target, translate_errors
 from ._models import SCHEMA_VERSION, make_models
-from .base import Ledger, LedgerConflictError, LedgerError, champion_snapshot, utc_now
+from .base import Ledger, LedgerError, champion_snapshot, utc_now
 from .query import effective_limit, normalize, timestamp_us
 
 T = TypeVar("T")
@@ -120,7 +120,7 @@ class PeeweeLedger(Ledger):
             self._write("appending events", lambda: self._insert(self.m.Event, rows))
         except LedgerError as exc:
             if isinstance(exc.__cause__, pw.IntegrityError):
-                raise self._read("naming the conflicting event", lambda: self._conflict(rows)) from exc
+                raise self._read("naming the conflicting event", lambda: conflict_error(self.m.Event, rows)) from exc
             raise
 
     def write_batch(self, events: Sequence[LedgerEvent], traces: Sequence[TaskTrace]) -> None:
@@ -133,20 +133,6 @@ class PeeweeLedger(Ledger):
             with self._ready().atomic():
                 self._append_rows(event_rows)
                 self._put_traces(trace_rows)
-
-    def _conflict(self, rows: list[dict[str, Any]]) -> LedgerError:
-        """Name the first id that made the batch fail, exactly as the in-memory twin does."""
-        E = self.m.Event
-        ids = list(dict.fromkeys(row["id"] for row in rows))
-        stored: set[str] = set()
-        for start in range(0, len(ids), _CHUNK):
-            stored.update(r.id for r in E.select(E.id).where(E.id.in_(ids[start:start + _CHUNK])))
-        seen: set[str] = set()
-        for row in rows:
-            if row["id"] in stored or row["id"] in seen:
-                return LedgerConflictError(row["id"])
-            seen.add(row["id"])
-        return LedgerError("an event batch violated a constraint of the ledger")
 
     def events(self, filter: EventFilter | None = None) -> list[LedgerEvent]:
         q = normalize(filter)
