@@ -93,11 +93,11 @@ class LedgerEvent:
         )
 
     @classmethod
-    def for_trace(cls, trace: TaskTrace, *, id: str, created_at: datetime, to_json: ToJson) -> LedgerEvent:
+    def for_trace(cls, trace: TaskTrace, *, id: str, created_at: datetime, to_json: ToJson, **links: object) -> LedgerEvent:
         return cls(
             id=id, kind=LedgerEventKind.TraceWritten, created_at=created_at, genome_id=trace.genome_id,
             node_id=trace.assigned_node_id, task_id=trace.task_id, payload=to_json(trace),
-            metadata={"trace_id": trace.id},
+            metadata={"trace_id": trace.id}, **links,
         )
 
     @property

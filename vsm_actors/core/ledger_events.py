@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Callable
 
-from attrs import evolve
-
 from .events import LedgerEvent, LedgerEventKind
 from .messages import MessageEnvelope
 from .routing import RouteDecision
@@ -60,7 +58,8 @@ class EventFactory:
             "causation_id": incoming.causation_id if incoming else None,
             "correlation_id": outbound.correlation_id, "envelope_id": outbound.id,
         }
-        payload.update({k: v for k, v in sorted(task.metadata.items()) if k.startswith(_RELAYED_PREFIXES)})
+        relayed = [k for k in task.metadata if k.startswith(_RELAYED_PREFIXES)]
+        payload.update((k, task.metadata[k]) for k in sorted(relayed))
         return self._event(LedgerEventKind.TaskRouted, payload, task_id=task.id, directive_id=task.directive_id,
                            genome_id=genome_id, correlation_id=outbound.correlation_id)
 
@@ -75,7 +74,6 @@ class EventFactory:
         return LedgerEvent.for_message(kind, env, id=self.new_id(), created_at=self.now(), to_json=self.to_json)
 
     def trace_written(self, trace) -> LedgerEvent:
-        event = LedgerEvent.for_trace(trace, id=self.new_id(), created_at=self.now(), to_json=self.to_json)
-        directive = trace.metadata.get("directive_id")
-        correlation = trace.metadata.get("correlation_id")
-        return evolve(event, directive_id=directive, correlation_id=correlation)
+        return LedgerEvent.for_trace(trace, id=self.new_id(), created_at=self.now(), to_json=self.to_json,
+                                     directive_id=trace.metadata.get("directive_id"),
+                                     correlation_id=trace.metadata.get("correlation_id"))

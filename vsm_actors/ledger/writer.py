@@ -21,6 +21,7 @@ SIGKILL if its parent dies, so it never outlives the organization.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import select
@@ -43,6 +44,7 @@ class WriterProcess:
     def __init__(self, url: str) -> None:
         to_child, child_in = os.pipe()
         child_out, from_child = os.pipe()
+        _widen(child_in)
         try:
             self.proc = subprocess.Popen(  # noqa: S603 - our own module, argv list
                 [sys.executable, "-m", "vsm_actors.ledger.writer", url, str(to_child), str(from_child)],
@@ -107,6 +109,17 @@ class WriterProcess:
             log.error("ledger writer %d did not exit within %.0fs; killing it", self.proc.pid, timeout)
             self.proc.kill()
             self.proc.wait()
+
+
+def _widen(fd: int) -> None:
+    """A batch under load is hundreds of kilobytes; through the default 64 KB pipe the actor's
+    write blocks and resumes a dozen times while the writer drains it. Linux lets a pipe grow to
+    pipe-max-size (1 MB by default); elsewhere, or if refused, the default stays."""
+    if hasattr(fcntl, "F_SETPIPE_SZ"):
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)
+        except OSError:
+            pass
 
 
 def _child_env() -> dict[str, str]:
