@@ -14,6 +14,7 @@ organizations share one database.
 from __future__ import annotations
 
 import contextlib
+import operator
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -164,7 +165,7 @@ def insert_rows(db: pw.Database, table: str, rows: list[dict[str, Any]], conflic
     if conflict is not None:
         updates = ", ".join(f"{_quote(c)} = EXCLUDED.{_quote(c)}" for c in columns if c not in conflict)
         tail = f" ON CONFLICT ({', '.join(map(_quote, conflict))}) DO UPDATE SET {updates}"
-    values = [tuple(row[c] for c in columns) for row in rows]
+    values = list(map(operator.itemgetter(*columns), rows)) if len(columns) > 1 else [(row[columns[0]],) for row in rows]
     with pw.__exception_wrapper__:
         if sqlite:
             db.cursor().executemany(head + f"({', '.join('?' * len(columns))})" + tail, values)
