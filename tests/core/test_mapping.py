@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from attrs import evolve
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vsm_actors.core.capability import LeafOperationKind, LeafOperationSpec
 from vsm_actors.core.channel import VsmChannelType
@@ -19,6 +21,7 @@ from vsm_actors.core.mapping import (
 from vsm_actors.core.node import NodeLifecycleStatus, System3Config, ViableNode
 from vsm_actors.core.predicates import (
     DomainKeywordHint,
+    _mentions,
     extract_static_predicates,
     is_truthy,
     path_like_tokens,
@@ -489,3 +492,9 @@ def test_request_keys_default_to_the_task_metadata():
     plan = decompose(task, genome.node("root"), genome, SequentialIds("c"))
     assert [p.role for p in plan.plans] == [DecompositionRole.Implementation]
     assert decompose(evolve(task, metadata={}), genome.node("root"), genome, SequentialIds()) is None
+
+
+@given(st.text(alphabet="abc .|*(\\", max_size=30), st.lists(st.text(alphabet="abc .|*(\\", max_size=4), min_size=1, max_size=4))
+def test_mentions_is_plain_substring_search(corpus, needles) -> None:
+    """Needles are literal text, whatever regex syntax they hold."""
+    assert _mentions(corpus, tuple(needles)) == any(n in corpus for n in needles)

@@ -46,7 +46,11 @@ EventKind = LedgerEventKind | Other
 
 def kind_storage_key(kind: EventKind) -> str:
     """`task_routed` for a named kind, `other:<name>` for an open-ended one."""
-    return open_storage_key(kind if isinstance(kind, Other) else LedgerEventKind(kind))
+    key = _NAMED_KEYS.get(kind) if type(kind) is LedgerEventKind else None
+    return key if key is not None else open_storage_key(kind if isinstance(kind, Other) else LedgerEventKind(kind))
+
+
+_NAMED_KEYS = {kind: open_storage_key(kind) for kind in LedgerEventKind}  # every event is keyed on the hot path
 
 
 def kind_from_storage_key(key: str) -> EventKind:

@@ -123,8 +123,16 @@ def inventory_matches(repository_files: Iterable[str], lower_corpus: str) -> lis
     return out
 
 
-def _mentions(lower_corpus: str, needles: Iterable[str]) -> bool:
-    return any(n in lower_corpus for n in needles)
+def _mentions(lower_corpus: str, needles: tuple[str, ...]) -> bool:
+    """Any needle a substring of the corpus: one regex scan per needle group (every directive is
+    tested against a dozen groups)."""
+    pattern = _NEEDLE_PATTERNS.get(needles)
+    if pattern is None:
+        pattern = _NEEDLE_PATTERNS[needles] = re.compile("|".join(map(re.escape, needles)))
+    return pattern.search(lower_corpus) is not None
+
+
+_NEEDLE_PATTERNS: dict[tuple[str, ...], re.Pattern] = {}
 
 
 class _Draft:
