@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 
@@ -54,6 +55,7 @@ class Organization:
         self.asys, self.supervisor, self.booted = asys, supervisor, booted
         self.owns_system, self.timeout = owns_system, timeout
         self._stash: list = []
+        self._gc_threshold: tuple | None = None
 
     @classmethod
     def start(cls, genome: OrganizationalGenome, config: RuntimeConfig | None = None, *, base: str = "simple",
@@ -74,7 +76,18 @@ class Organization:
             _stop(asys, supervisor, timeout)
             asys.shutdown()
             raise
-        return cls(asys, supervisor, booted, owns_system=True, timeout=timeout)
+        org = cls(asys, supervisor, booted, owns_system=True, timeout=timeout)
+        if base == "simple" and config.gc_threshold is not None:
+            org._tune_collector(config.gc_threshold)
+        return org
+
+    def _tune_collector(self, threshold: int) -> None:
+        """In process the actors allocate hundreds of thousands of short-lived objects a second,
+        and with the collector's default first threshold (700) its young and full passes cost
+        ~40 us a directive in three_level (gc callbacks, benchmarks/throughput.py); at 5,000,
+        ~15. Put back at shutdown."""
+        self._gc_threshold = gc.get_threshold()
+        gc.set_threshold(max(threshold, self._gc_threshold[0]), *self._gc_threshold[1:])
 
     @classmethod
     def attach(cls, asys, supervisor, timeout: float = 30.0) -> Organization:
@@ -152,6 +165,9 @@ class Organization:
             finally:
                 self.asys.shutdown()
                 self.asys = None
+                if self._gc_threshold is not None:
+                    gc.set_threshold(*self._gc_threshold)
+                    self._gc_threshold = None
 
     def __enter__(self) -> Organization:
         return self

@@ -206,3 +206,17 @@ def test_prompt_and_tool_patches_change_the_leaf(org_factory):
     assert running.status().genome.node("backend-coder").tools[-1] == tool
     patch_kinds = [e.payload["patch_kind"] for e in running.wait_events("genome_patch_applied", 2)]
     assert patch_kinds == ["AddPromptComponent", "AddTool"]
+
+
+def test_collector_threshold_is_raised_while_running_in_process_and_put_back(org_factory, base):
+    import gc
+
+    before = gc.get_threshold()
+    running = org_factory("single_coder", gc_threshold=before[0] + 4321)
+    assert running.org.run("work").ok
+    if base == "simple":
+        assert gc.get_threshold() == (before[0] + 4321, *before[1:])
+    else:  # the organization's actors live in other processes: this one is left alone
+        assert gc.get_threshold() == before
+    running.org.shutdown()
+    assert gc.get_threshold() == before

@@ -37,6 +37,9 @@ class RuntimeConfig:
     ledger_batch: int = 4096
     ledger_flush_ms: int = 20      # inline group-commit window for plain appends
     ledger_ack_flush_ms: int = 3   # ... and when a reply waits on the commit
+    # the collector's first threshold while an organization runs in this process (None: leave
+    # it): its default, 700, re-scans the surviving heap every few directives (Organization.start)
+    gc_threshold: int | None = 5000
 
 
 @frozen(kw_only=True)

@@ -22,6 +22,7 @@ SIGKILL if its parent dies, so it never outlives the organization.
 from __future__ import annotations
 
 import fcntl
+import gc
 import logging
 import os
 import select
@@ -145,6 +146,11 @@ def serve(url: str, inbox: Connection, outbox: Connection) -> int:
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which falls back to itself
         outbox.send(("failed", f"cannot open ledger {url}: {exc}"))
         return 1
+    # everything so far lives as long as the process; new rows die young and acyclic: keep the
+    # collector's passes off the former and rare over the latter
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(5000, *gc.get_threshold()[1:])
     try:
         outbox.send(("ready", os.getpid()))
         while True:
