@@ -10,6 +10,7 @@ import math
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from attrs import evolve
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -119,3 +120,16 @@ def test_large_and_tiny_finite_numbers_take_the_fast_path(number) -> None:
     assert not _may_hold_nonfinite(frame, 9)
     (row,) = decode_batch(frame)[1]
     assert json.loads(row["event_json"])["payload"] == {"x": number}
+
+
+@pytest.mark.parametrize("score", [math.nan, math.inf])
+def test_a_trace_with_a_non_finite_number_is_refused(score) -> None:
+    trace = evolve(a_trace(), outcome_score=score)
+    with pytest.raises(LedgerSerializationError, match="trace 'tr'"):
+        decode_batch(encode_batch(1, [], [trace], []))
+
+
+def test_a_trace_with_odd_numbers_is_stored_as_the_stdlib_stores_it() -> None:
+    trace = evolve(a_trace(), input_tokens=2**70)
+    _seq, _events, traces, _ = decode_batch(encode_batch(1, [], [trace], []))
+    assert traces == trace_rows([trace])

@@ -62,9 +62,10 @@ def decode_batch(frame: bytes) -> tuple[int, list, list, list]:
     body = memoryview(frame)[9:]
     marshalled = frame[:1] == _MARSHAL
     events, traces, champions = marshal.loads(body) if marshalled else pickle.loads(body)
-    dumps = _dumps_fast if marshalled and not _may_hold_nonfinite(frame, 9) else _dumps_strict
-    return (batch_seq(frame), [event_row_from_data(e, dumps) for e in events],
-            [trace_row_from_data(t) for t in traces], pickle.loads(champions) if champions else [])
+    fast = marshalled and not _may_hold_nonfinite(frame, 9)
+    sorted_dumps, plain_dumps = (_dumps_fast, _dumps_fast_in_order) if fast else (_dumps_strict, codec.dumps_data)
+    return (batch_seq(frame), [event_row_from_data(e, sorted_dumps) for e in events],
+            [trace_row_from_data(t, plain_dumps) for t in traces], pickle.loads(champions) if champions else [])
 
 
 def _may_hold_nonfinite(frame: bytes, start: int) -> bool:
@@ -88,3 +89,10 @@ def _dumps_fast(data: Any) -> str:
         return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
     except TypeError:  # what orjson refuses and the stdlib may take: ints beyond 64 bits, odd keys
         return _dumps_strict(data)
+
+
+def _dumps_fast_in_order(data: Any) -> str:
+    try:
+        return orjson.dumps(data).decode()
+    except TypeError:
+        return codec.dumps_data(data)

@@ -122,8 +122,10 @@ def _kind_wire(storage_key: str) -> Any:
     return codec.to_wire(kind_from_storage_key(storage_key))
 
 
-def trace_row_from_data(data: dict[str, Any]) -> tuple[Row, list[str]]:
-    """`trace_rows` for one trace given in its wire form (`codec.to_wire(trace)`)."""
+def trace_row_from_data(data: dict[str, Any], dumps_data: Callable[[Any], str] = codec.dumps_data,
+                        ) -> tuple[Row, list[str]]:
+    """`trace_rows` for one trace given in its wire form (`codec.to_wire(trace)`); `dumps_data`
+    encodes wire data compactly, keys in their order."""
     completed = data["completed_at"]
     row = {
         "id": data["id"], "task_id": data["task_id"], "genome_id": data["genome_id"],
@@ -131,7 +133,7 @@ def trace_row_from_data(data: dict[str, Any]) -> tuple[Row, list[str]]:
         "started_us": timestamp_us(codec.parse_timestamp(data["started_at"])),
         "completed_us": None if completed is None else timestamp_us(codec.parse_timestamp(completed)),
         "outcome_score": data["outcome_score"], "token_total": data["input_tokens"] + data["output_tokens"],
-        "trace_json": encode(data, f"trace {data['id']!r}", dumps=codec.dumps_data),
+        "trace_json": encode(data, f"trace {data['id']!r}", dumps=dumps_data),
     }
     return row, list(dict.fromkeys((data["assigned_node_id"], *data["responsible_ancestor_ids"])))
 
