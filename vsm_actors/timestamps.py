@@ -15,13 +15,11 @@ def format_timestamp(value: datetime) -> str:
     """RFC 3339 in UTC with `Z` and the shortest of 0, 3 or 6 fraction digits that is exact."""
     if value.tzinfo is not timezone.utc:
         value = value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    base = value.isoformat(timespec="seconds")[:19]  # strftime costs 4x, and leaves years < 1000 unpadded
+    # isoformat is one C call (strftime costs 4x, and leaves years < 1000 unpadded): its text is
+    # "YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00", from which the wanted fraction is a slice
+    text = value.isoformat()
     micro = value.microsecond
-    if micro == 0:
-        return base + "Z"
-    if micro % 1000 == 0:
-        return f"{base}.{micro // 1000:03d}Z"
-    return f"{base}.{micro:06d}Z"
+    return text[:19 if micro == 0 else 23 if micro % 1000 == 0 else 26] + "Z"
 
 
 def parse_timestamp(text: str) -> datetime:

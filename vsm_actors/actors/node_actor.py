@@ -127,8 +127,7 @@ class NodeActor(VsmActor):
 
     def on_directive(self, directive: Directive, env: MessageEnvelope, events: list) -> None:
         node = self.genome.node(self.node_id)
-        task = self.mapper.map(directive, self.services.new_id)
-        task = evolve(task, metadata={**task.metadata, "controller_node_id": self.node_id})
+        task = self.mapper.map(directive, self.services.new_id, controller_node_id=self.node_id)
         events.append(self.events.directive_accepted(directive, self.genome.id, env))
         plan = decompose(task, node, self.genome, self.services.new_id, directive_metadata=directive.metadata) \
             if node.is_metasystem and wants_decomposition(directive, node) else None
@@ -207,10 +206,8 @@ class NodeActor(VsmActor):
                                             task_id=task.id))
             return self.record(events)
         self.executed.add(task.id)
-        started, t0 = self.services.now(), time.perf_counter()
-        outcome = self.attempt(task)
-        if outcome.latency_ms == 0:
-            outcome = evolve(outcome, latency_ms=int((time.perf_counter() - t0) * 1000))
+        started = self.services.now()
+        outcome = self.attempt(task, time.perf_counter())
         result, trace = finish(self.genome, self.node_id, task, env, outcome, trace_id=self.services.new_id(),
                                started_at=started, completed_at=self.services.now())
         events.append(self.events.trace_written(trace))
@@ -220,7 +217,8 @@ class NodeActor(VsmActor):
         self.tell(self.ledger, LedgerWrite(events=tuple(events), traces=(trace,)))
         self.tell(self.directory.get(target), up)
 
-    def attempt(self, task: TaskPacket) -> Outcome:
+    def attempt(self, task: TaskPacket, t0: float) -> Outcome:
+        """Run the task through the provider; latency is the provider's own figure, else ours."""
         node = self.genome.node(self.node_id)
         try:
             check_executable(self.genome, self.node_id, task)
@@ -233,12 +231,14 @@ class NodeActor(VsmActor):
                                        "operation_kind": debug_name(node.leaf_operation.kind) if node.leaf_operation.kind else ""})
             response = self.provider.complete(request)
         except (NotExecutable, ModelProviderError) as exc:
-            return Outcome(error=str(exc), provider=self.provider_spec.name, model=node.model.model)
+            return Outcome(error=str(exc), provider=self.provider_spec.name, model=node.model.model,
+                           latency_ms=int((time.perf_counter() - t0) * 1000))
         raw = response.raw if isinstance(response.raw, dict) else {}
         usage = response.usage
         return Outcome(
             output_text=response.output_text, input_tokens=usage.input_tokens if usage else 0,
-            output_tokens=usage.output_tokens if usage else 0, latency_ms=response.latency_ms or 0,
+            output_tokens=usage.output_tokens if usage else 0,
+            latency_ms=response.latency_ms or int((time.perf_counter() - t0) * 1000),
             files_touched=tuple(str(f) for f in raw.get("files_touched", ()) if isinstance(f, str)),
             artifacts=tuple(_artifact_text(a) for a in raw.get("artifacts", ())),
             provider=self.provider_spec.name, model=node.model.model,

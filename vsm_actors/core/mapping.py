@@ -61,15 +61,16 @@ class DirectiveTaskMapper:
         return evolve(self, domain_keyword_hints=tuple(
             DomainKeywordHint(marker=marker, keywords=tuple(keywords)) for marker, keywords in hints))
 
-    def map(self, directive: Directive, new_id: IdFactory) -> TaskPacket:
+    def map(self, directive: Directive, new_id: IdFactory, controller_node_id: str | None = None) -> TaskPacket:
         """Map a directive to a task packet (reference §3.3 steps 1-10).
 
         Args:
             directive: the accepted directive.
             new_id: called exactly once, for the task id.
+            controller_node_id: the accepting controller, recorded last in the task's metadata.
 
         Returns:
-            The task; the controller adds `controller_node_id` itself.
+            The task.
         """
         predicates = extract_static_predicates(directive, self.repository_files, self.domain_keyword_hints)
         likely_files = predicates.likely_files
@@ -87,6 +88,8 @@ class DirectiveTaskMapper:
                 metadata[key[len(_TASK_METADATA_PREFIX):]] = meta[key]
         if directive.risk in _ELEVATED_RISK:
             metadata["requires_parent_review"] = "true"
+        if controller_node_id is not None:
+            metadata["controller_node_id"] = controller_node_id
         return TaskPacket.new(
             directive.title, directive.body, new_id,
             directive_id=directive.id,
