@@ -24,6 +24,7 @@ import attrs
 import cattrs
 import orjson
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.fns import identity
 
 from .core import genes, genome, patch
 from .core.channel import ChannelConfig, ChannelDirection, ChannelPriority, VsmChannelType
@@ -233,6 +234,12 @@ def _fast_channel(generated):
 
 
 _enum_value = operator.attrgetter("value")
+_PRIMITIVES = (str, int, float, bool)
+
+
+def _is_optional_primitive(tp) -> bool:
+    members = _union_members(tp)
+    return len(members) == 2 and type(None) in members and any(m in _PRIMITIVES for m in members)
 
 
 def _our_enums(base: type) -> list[type]:
@@ -251,6 +258,9 @@ def _install_hooks(conv: cattrs.Converter) -> None:
     conv.register_structure_hook(float, _structure_float)
     conv.register_structure_hook(datetime, lambda v, _t: parse_timestamp(v))
     conv.register_unstructure_hook(datetime, format_timestamp)
+    # an optional plain value is itself: say so, and generated hooks read the field inline
+    # instead of calling a union helper per field (traces carry seven of them)
+    conv.register_unstructure_hook_func(_is_optional_primitive, identity)
     # cattrs passes (str, Enum) members through as they are (its str hook wins by MRO); plain str
     # keeps wire data plain (marshal, which carries events to the ledger writer, takes no subclass)
     for enum_cls in _our_enums(Enum):
