@@ -93,3 +93,21 @@ def test_killed_leaf_is_restarted_and_its_task_settled(tmp_path, genomes_dir, po
     assert restarts and restarts[0].payload["node_id"] == "primary-code-service"
     settled = events_named(ledger_path, "task_failed_after_crash" if policy == "fail" else "task_retried_after_crash")
     assert len(settled) == 1
+
+
+def test_killed_root_is_restarted_and_takes_directives_again(tmp_path, genomes_dir):
+    """The booting client sends directives straight to the root; when supervision replaces the
+    root's actor, the client is told where the new one is."""
+    config = RuntimeConfig(ledger_url=str(tmp_path / "ledger.sqlite"), watchdog_seconds=0.5)
+    genome = load_genome(genomes_dir / "single_coder.yaml")
+    with Organization.start(genome, config, base="multiproc", restore=False) as org:
+        assert org.run("before the crash").ok
+        root_pid = org.status().pids["root"]
+        assert root_pid != os.getpid()
+        os.kill(root_pid, signal.SIGKILL)
+        status = wait_for(lambda: (lambda s: s if s.pids.get("root") not in (None, root_pid) else None)(org.status()),
+                          10, "the root to be restarted")
+        assert status.restarts.get("root", 0) >= 1
+        assert org.run("after the crash").ok
+    restarts = events_named(tmp_path / "ledger.sqlite", "node_restarted")
+    assert [e.payload["node_id"] for e in restarts] == ["root"]

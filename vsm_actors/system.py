@@ -12,7 +12,7 @@ import logging
 import time
 
 from .actors.protocol import (
-    ApplyPatches, Boot, Booted, DirectiveDone, LedgerReady, PatchesApplied, RuntimeConfig,
+    ApplyPatches, Boot, Booted, DirectiveDone, LedgerReady, PatchesApplied, RootMoved, RuntimeConfig,
     StatusReply, StatusRequest, Stop, Stopped, SubmitDirective,
 )
 from .actors.runtime import TimeOrderedIds
@@ -56,6 +56,9 @@ class Organization:
         self.owns_system, self.timeout = owns_system, timeout
         self._stash: list = []
         self._gc_threshold: tuple | None = None
+        # directives go straight to the root (one hop fewer); an attached client has no root and
+        # goes through the supervisor, which knows where the root is
+        self.root = booted.root
 
     @classmethod
     def start(cls, genome: OrganizationalGenome, config: RuntimeConfig | None = None, *, base: str = "simple",
@@ -107,7 +110,7 @@ class Organization:
     def submit(self, directive: str | Directive) -> Directive:
         """Send one directive without waiting; `wait` collects its completion."""
         item = directive if isinstance(directive, Directive) else make_directive(directive)
-        self.asys.tell(self.supervisor, SubmitDirective(directive=item))
+        self.asys.tell(self.root or self.supervisor, SubmitDirective(directive=item))
         return item
 
     def wait(self, directives: list[Directive], timeout: float | None = None) -> list[DirectiveDone]:
@@ -154,6 +157,9 @@ class Organization:
                 continue
             if isinstance(m, LedgerReady) and m.error:
                 raise OrganizationError(m.error)
+            if isinstance(m, RootMoved):
+                self.root = m.root
+                continue
             (got if wanted(m) else self._stash).append(m)
         return got
 

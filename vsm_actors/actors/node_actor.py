@@ -12,8 +12,10 @@ import json
 import logging
 import os
 import time
+from datetime import timedelta
 
 from attrs import evolve
+from thespian.actors import WakeupMessage
 
 from ..core.channel import VsmChannelType
 from ..core.events import LedgerEventKind
@@ -30,7 +32,8 @@ from ..core.variants import debug_name
 from ..providers import ModelProviderError, ModelRequest, make_provider
 from .base import VsmActor
 from .protocol import (
-    ChildRestarted, DirectiveDone, GenomeAck, GenomeChanged, LedgerWrite, NodeReady, NodeSetup, SubmitDirective,
+    ChildRestarted, DirectiveDone, EventsFlushed, FlushEvents, GenomeAck, GenomeChanged, LedgerWrite, NodeReady,
+    NodeSetup, SubmitDirective,
 )
 from .runtime import Services
 
@@ -49,6 +52,9 @@ class NodeActor(VsmActor):
         self.pending: dict[str, dict] = {}       # root: correlation id -> directive bookkeeping
         self.early: list = []                    # traffic that beat NodeSetup here (multiprocess)
         self._instructions: tuple = (None, "")   # leaf: (node, its system prompt)
+        self.deferred: list = []                 # events held back for the next write (multiprocess)
+        self.defer_after: timedelta | None = None
+        self.flush_armed = False
 
     # -- wiring ------------------------------------------------------------------------------
 
@@ -58,6 +64,9 @@ class NodeActor(VsmActor):
         self.services = Services(msg.node_id, msg.config.deterministic_ids)
         self.events = EventFactory(msg.node_id, self.services.new_id, self.services.now, self.services.to_json)
         self.mapper = DirectiveTaskMapper()
+        own_process = msg.organization_pid is not None and msg.organization_pid != os.getpid()
+        self.defer_after = timedelta(milliseconds=msg.config.node_defer_ms) \
+            if own_process and msg.config.node_defer_ms > 0 else None
         self.tell(sender, NodeReady(node_id=msg.node_id, pid=os.getpid()))
         early, self.early = self.early, []
         for env, origin in early:
@@ -90,12 +99,22 @@ class NodeActor(VsmActor):
                 self.on_result(result, result_envelope(result, env, child_id, self.node_id, id=self.services.new_id(),
                                                        created_at=self.services.now()))
 
+    def receiveMsg_FlushEvents(self, msg: FlushEvents, sender) -> None:
+        self.record([])
+        self.tell(sender, EventsFlushed(node_id=self.node_id or ""))
+
+    def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:
+        if msg.payload == _FLUSH:
+            self.flush_armed = False
+            self.record([])
+
     # -- traffic -----------------------------------------------------------------------------
 
     def receiveMsg_SubmitDirective(self, msg: SubmitDirective, sender) -> None:
         env = MessageEnvelope.new(_ENV_CHANNEL, msg.directive, id=self.services.new_id(), created_at=self.services.now(),
                                   target_node_id=self.node_id)
-        self.pending[env.id] = {"reply_to": msg.reply_to, "directive_id": msg.directive.id, "expected": 1, "results": []}
+        self.pending[env.id] = {"reply_to": msg.reply_to or sender, "directive_id": msg.directive.id, "expected": 1,
+                                "results": []}
         self.receiveMsg_MessageEnvelope(env, sender)
 
     def receiveMsg_MessageEnvelope(self, env: MessageEnvelope, sender) -> None:
@@ -171,7 +190,7 @@ class NodeActor(VsmActor):
         events.append(self.events.task_routed(task, self.genome.node(self.node_id).name, decision, env, out,
                                               self.genome.id))
         self.outstanding[task.id] = (decision.child_id, out)
-        self.record(events)
+        self.record(events, defer=True)  # the result's way back up usually carries them
         self.tell(self.directory.get(decision.child_id), out)
 
     def on_result(self, result: TaskResult, env: MessageEnvelope, events: list | None = None) -> None:
@@ -214,7 +233,7 @@ class NodeActor(VsmActor):
         target = env.source_node_id or self.genome.node(self.node_id).parent_id
         up = result_envelope(result, env, self.node_id, target, id=self.services.new_id(),
                              created_at=self.services.now())
-        self.tell(self.ledger, LedgerWrite(events=tuple(events), traces=(trace,)))
+        self.record(events, traces=(trace,))
         self.tell(self.directory.get(target), up)
 
     def attempt(self, task: TaskPacket, t0: float) -> Outcome:
@@ -265,14 +284,27 @@ class NodeActor(VsmActor):
             self.tell(self.directory.get(target), result_envelope(
                 result, env, self.node_id, target, id=self.services.new_id(), created_at=self.services.now()))
 
-    def record(self, events: list, then=None, to=None) -> None:
-        if events or then is not None:
-            self.tell(self.ledger, LedgerWrite(events=tuple(events), then=then, to=to))
+    def record(self, events: list, then=None, to=None, traces: tuple = (), defer: bool = False) -> None:
+        """Send events to the ledger, any held back first (order is kept). With `defer` and
+        `defer_after` set, hold them instead: a task routed down comes back up through this node,
+        and its result's write carries them; a wakeup sends them otherwise. Nothing going up
+        waits, so a directive's completion still follows the events of every level."""
+        if defer and self.defer_after is not None:
+            self.deferred.extend(events)
+            if not self.flush_armed:
+                self.flush_armed = True
+                self.wakeupAfter(self.defer_after, payload=_FLUSH)
+            return
+        if self.deferred:
+            events, self.deferred = [*self.deferred, *events], []
+        if events or traces or then is not None:
+            self.tell(self.ledger, LedgerWrite(events=tuple(events), traces=traces, then=then, to=to))
 
 
 def _artifact_text(value) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
+_FLUSH = "vsm.flush-held-events"
 _ENV_CHANNEL = VsmChannelType.OperationToEnvironment
 _RECEIVED = LedgerEventKind.MessageReceived

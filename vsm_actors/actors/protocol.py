@@ -40,6 +40,10 @@ class RuntimeConfig:
     # the collector's first threshold while an organization runs in this process (None: leave
     # it): its default, 700, re-scans the surviving heap every few directives (Organization.start)
     gc_threshold: int | None = 5000
+    # multiprocess base: a metasystem holds the events of a task it routes down until the task's
+    # result comes back through it (one ledger message for both, not two), or this long at most;
+    # 0: never. In process never: a leaf's provider call holds up every actor there, held events too
+    node_defer_ms: int = 5
 
 
 @frozen(kw_only=True)
@@ -55,6 +59,14 @@ class Booted:
     node_count: int
     restored: bool
     error: str | None = None
+    root: object = None  # the root node's actor: the booting client submits directives to it directly
+
+
+@frozen(kw_only=True)
+class RootMoved:
+    """Supervisor -> booting client: the root node's actor was replaced (supervision)."""
+
+    root: object
 
 
 @frozen(kw_only=True)
@@ -66,6 +78,18 @@ class NodeSetup:
     supervisor: object
     provider: ProviderSpec
     config: RuntimeConfig
+    organization_pid: int | None = None  # the supervisor's process: does the node share it?
+
+
+@frozen
+class FlushEvents:
+    """Supervisor -> node, before the ledger closes: send any events held back; answered by
+    EventsFlushed once they are on their way."""
+
+
+@frozen(kw_only=True)
+class EventsFlushed:
+    node_id: str
 
 
 @frozen(kw_only=True)

@@ -25,12 +25,13 @@ from .ledger_actor import LedgerActor
 from .node_actor import NodeActor
 from .protocol import (
     ApplyPatches, Boot, Booted, ChildRestarted, GenomeAck, GenomeChanged, LedgerLoadChampion, LedgerOpen, LedgerReady,
-    LedgerClose, LedgerClosed, LedgerWrite, NodeReady, NodeSetup, PatchesApplied, StatusReply, StatusRequest,
-    Stop, Stopped, SubmitDirective,
+    EventsFlushed, FlushEvents, LedgerClose, LedgerClosed, LedgerWrite, NodeReady, NodeSetup, PatchesApplied,
+    RootMoved, StatusReply, StatusRequest, Stop, Stopped, SubmitDirective,
 )
 from .runtime import Services
 
 log = logging.getLogger("vsm.supervisor")
+_FLUSH_DEADLINE = "vsm.stop-flush-deadline"
 
 
 def process_alive(pid: int) -> bool:
@@ -105,7 +106,7 @@ class OrganizationActor(VsmActor):
             self.genome.node(node_id).name) or self.config.provider
         self.tell(self.directory[node_id], NodeSetup(
             node_id=node_id, genome=self.genome, directory=self.directory, ledger=self.ledger, supervisor=self.myAddress,
-            provider=spec, config=self.config))
+            provider=spec, config=self.config, organization_pid=os.getpid()))
 
     def receiveMsg_NodeReady(self, msg: NodeReady, sender) -> None:
         previous = self.pids.get(msg.node_id)
@@ -117,7 +118,8 @@ class OrganizationActor(VsmActor):
                                                          "restored": self.restored})
             self.tell(self.ledger, LedgerWrite(
                 events=(event,), champion=self.genome, champion_key=self.champion_key,
-                then=Booted(genome_id=self.genome.id, node_count=len(self.genome.nodes), restored=self.restored),
+                then=Booted(genome_id=self.genome.id, node_count=len(self.genome.nodes), restored=self.restored,
+                            root=self.directory.get(self.genome.root_node_id)),
                 to=self.client))
             self.arm_watchdog()
         elif previous is not None and previous != msg.pid:
@@ -211,6 +213,12 @@ class OrganizationActor(VsmActor):
                 return
 
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:
+        if msg.payload == _FLUSH_DEADLINE:
+            if getattr(self, "flushing", None):
+                log.warning("nodes %s did not send their held events before the ledger closed", sorted(self.flushing))
+                self.flushing = set()
+                self.tell(self.ledger, LedgerClose())
+            return
         if self.stopping or self.phase != "running":
             return
         own = os.getpid()
@@ -243,6 +251,8 @@ class OrganizationActor(VsmActor):
         parent = self.genome.node(node_id).parent_id
         if parent is not None:
             self.tell(self.directory.get(parent), ChildRestarted(node_id=node_id, directory=dict(self.directory)))
+        else:  # the booting client sends directives straight to the root
+            self.tell(self.client, RootMoved(root=self.directory[node_id]))
         self.tell(self.ledger, LedgerWrite(events=(self.event("node_restarted", {
             "node_id": node_id, "reason": reason, "old_pid": old_pid, "restart_count": self.restarts[node_id]}),)))
 
@@ -254,7 +264,23 @@ class OrganizationActor(VsmActor):
         if getattr(self, "ledger", None) is None:
             return self.tell(sender, Stopped())
         self.stop_reply_to = sender
-        self.tell(self.ledger, LedgerClose())
+        # nodes in processes of their own may hold events back (RuntimeConfig.node_defer_ms): ask
+        # for them first, and close the ledger once each has answered (or a dead one never will)
+        own = os.getpid()
+        self.flushing = {n for n, pid in self.pids.items() if pid != own and n in self.directory}
+        for node_id in self.flushing:
+            self.tell(self.directory[node_id], FlushEvents())
+        if self.flushing:
+            self.wakeupAfter(timedelta(seconds=self.config.watchdog_seconds * 2), payload=_FLUSH_DEADLINE)
+        else:
+            self.tell(self.ledger, LedgerClose())
+
+    def receiveMsg_EventsFlushed(self, msg: EventsFlushed, sender) -> None:
+        waiting = getattr(self, "flushing", set())
+        if msg.node_id in waiting:
+            waiting.discard(msg.node_id)
+            if not waiting:
+                self.tell(self.ledger, LedgerClose())
 
     def receiveMsg_LedgerClosed(self, msg: LedgerClosed, sender) -> None:
         reply_to = getattr(self, "stop_reply_to", None)
