@@ -54,10 +54,25 @@ def has_open(pid: int, path) -> bool:
         return False
 
 
+def waiting_for_input(pid: int) -> bool:
+    """Blocked reading its input pipe (read(2) on the fd its command line names): it has opened
+    its ledger, created the schema (a write transaction) and reported ready."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            read_fd = int(fh.read().split(b"\0")[-3])
+        with open(f"/proc/{pid}/syscall") as fh:
+            call = fh.read().split()
+    except (OSError, ValueError):
+        return False
+    return len(call) > 1 and call[0] == "0" and int(call[1], 16) == read_fd
+
+
 def ready_writer(ledger_path) -> int:
     pid = wait_until(lambda: (lambda pids: pids[0] if len(pids) == 1 else None)(writer_pids(ledger_path)),
                      what="one writer process")
     wait_until(lambda: has_open(pid, ledger_path), what="the writer to open its ledger")
+    # stopping it any earlier could stop it inside its schema transaction, holding the write lock
+    wait_until(lambda: waiting_for_input(pid), what="the writer to wait for batches")
     return pid
 
 

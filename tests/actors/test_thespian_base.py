@@ -10,7 +10,7 @@ from thespian.system.simpleSystemBase import WakeupManager
 from thespian.system.timing import ExpirationTimer
 from thespian.system.utilis import partition
 
-from vsm_actors.actors.thespian_base import fast_wakeup_scan, start_system
+from vsm_actors.actors.thespian_base import fast_transmit_expiry, fast_wakeup_scan, start_system
 
 
 def timer(due: float | None) -> ExpirationTimer:
@@ -75,3 +75,52 @@ def test_deliveries_are_still_logged_when_thespian_debug_logging_is_on() -> None
         thespian_log.removeHandler(handler)
         thespian_log.setLevel(level)
         asys.shutdown()
+
+
+def intent(due):
+    """A queued TCP transmit expiring at `due` (None: never), its failure kept on `result`."""
+    from thespian.system.transport import TransmitIntent
+
+    queued = TransmitIntent("somewhere", "message")
+    queued._quitTime = timer(due)
+    return queued
+
+
+@given(st.lists(st.lists(st.one_of(st.none(), st.floats(1, 100)), max_size=6), min_size=1, max_size=5),
+       st.lists(st.floats(1, 100), min_size=1, max_size=5))
+def test_transmit_expiry_fails_exactly_the_intents_thespian_would(batches, nows) -> None:
+    """Queue batches of intents and check expiry between them, as sends do: each check fails the
+    same intents Thespian's scan fails (everything due by then), and keeps the rest in order."""
+    import threading
+    from unittest import mock
+
+    from thespian.system.transport import SendStatus
+    from thespian.system.transport.asyncTransportBase import asyncTransportBase
+
+    fast_transmit_expiry()
+    transport = asyncTransportBase.__new__(asyncTransportBase)
+    transport._aTB_lock, transport._aTB_queuedPendingTransmits = threading.RLock(), __import__("collections").deque()
+    queued: list = []
+    for batch, now in zip(batches, nows):
+        for due in batch:
+            queued.append(intent(due))
+            assert transport._qtx(queued[-1])
+        with mock.patch("thespian.system.timing.currentTime", return_value=now):
+            remaining, any_expired = transport._complete_expired_intents()
+        expected_failed = [i for i in queued if i._quitTime._time_to_quit is not None and now >= i._quitTime._time_to_quit]
+        assert any_expired == bool(expected_failed)
+        assert all(i.result == SendStatus.Failed for i in expected_failed)
+        queued = [i for i in queued if i not in expected_failed]
+        assert list(transport._aTB_queuedPendingTransmits) == queued and remaining == len(queued)
+
+
+def test_a_ledger_write_reads_short() -> None:
+    from datetime import datetime, timezone
+
+    from vsm_actors.actors.protocol import DirectiveDone, LedgerWrite
+    from vsm_actors.core.events import LedgerEvent, LedgerEventKind
+
+    event = LedgerEvent.new(LedgerEventKind.TaskRouted, {"big": "x" * 10_000}, id="e",
+                            created_at=datetime.now(timezone.utc))
+    text = repr(LedgerWrite(events=(event,) * 4, then=DirectiveDone(directive_id="d", correlation_id="c", results=())))
+    assert text == "LedgerWrite(4 events [task_routed, task_routed, task_routed, ...], 0 traces, then=DirectiveDone)"

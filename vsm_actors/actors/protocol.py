@@ -124,7 +124,7 @@ class DirectiveDone:
         return self.error is None and all(r.status.value == "Completed" for r in self.results)
 
 
-@frozen(kw_only=True)
+@frozen(kw_only=True, repr=False)
 class LedgerWrite:
     """Events and traces to append; `then` is sent to `to` once they (and all before) commit."""
 
@@ -134,6 +134,14 @@ class LedgerWrite:
     champion_key: str | None = None
     then: object = None
     to: object = None
+
+    def __repr__(self) -> str:
+        # Thespian's TCP base formats every message it sends for a debug line, enabled or not:
+        # the payloads would make that the costliest part of a send
+        kinds = ", ".join(e.storage_key for e in self.events[:3]) + (", ..." if len(self.events) > 3 else "")
+        then = f", then={type(self.then).__name__}" if self.then is not None else ""
+        champion = f", champion={self.champion.id}" if self.champion is not None else ""
+        return f"LedgerWrite({len(self.events)} events [{kinds}], {len(self.traces)} traces{champion}{then})"
 
 
 @frozen(kw_only=True)
