@@ -124,3 +124,32 @@ def test_a_ledger_write_reads_short() -> None:
                             created_at=datetime.now(timezone.utc))
     text = repr(LedgerWrite(events=(event,) * 4, then=DirectiveDone(directive_id="d", correlation_id="c", results=())))
     assert text == "LedgerWrite(4 events [task_routed, task_routed, task_routed, ...], 0 traces, then=DirectiveDone)"
+
+
+def test_direct_delivery_keeps_thespians_retry_poison_and_exit_handling() -> None:
+    """Ordinary first attempts go straight to the actor; retries, poison returns and exits still
+    take Thespian's own path."""
+    from thespian.actors import Actor, ActorExitRequest, ChildActorExited, PoisonMessage
+
+    class Flaky(Actor):
+        def receiveMessage(self, msg, sender):
+            if isinstance(msg, tuple) and msg[0] == "fail":
+                self.tries = getattr(self, "tries", 0) + 1
+                if self.tries <= msg[1]:
+                    raise RuntimeError("not yet")
+                self.send(sender, ("ok after", self.tries))
+            elif msg == "spawn":
+                self.child = self.createActor(Flaky)
+                self.asker = sender
+                self.send(self.child, ActorExitRequest())
+            elif isinstance(msg, ChildActorExited):
+                self.send(self.asker, "child exited")
+
+    asys = start_system("simple")
+    try:
+        assert asys.ask(asys.createActor(Flaky), ("fail", 1), 5) == ("ok after", 2)  # retried
+        poisoned = asys.ask(asys.createActor(Flaky), ("fail", 10), 5)
+        assert isinstance(poisoned, PoisonMessage) and poisoned.poisonMessage == ("fail", 10)
+        assert asys.ask(asys.createActor(Flaky), "spawn", 5) == "child exited"
+    finally:
+        asys.shutdown()

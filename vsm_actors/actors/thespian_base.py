@@ -11,7 +11,9 @@ keeps a wakeup pending whenever a batch is in flight, so in process that scan co
 delivering the message. `fast_wakeup_scan()` replaces it with a plain loop that selects the same
 entries (expired at the same instant, in the same order). And every delivery looks the "Thespian"
 logger up again (a module lock and a dict) to format a debug line that is almost never enabled;
-`quiet_receive()` keeps the logger and asks it first.
+`quiet_receive()` keeps the logger and asks it first. And each delivery walks Thespian's
+cases for its own control messages (source loading, status, exit, child exits, poison) even for
+an ordinary first attempt; `direct_delivery()` hands such a message straight to its actor.
 
 Transmit expiry scan: the TCP base checks every queued outbound message for expiry on every
 send and every completed send, by the same fold with a view object per message. A metasystem
@@ -145,6 +147,34 @@ def quiet_receive() -> None:
     simpleSystemBase.actor_base_receive = actor_base_receive
 
 
+def direct_delivery() -> None:
+    from thespian.actors import ActorExitRequest, ChildActorExited, ValidatedSource
+    from thespian.system.messages.status import Thespian_StatusReq
+    from thespian.system.simpleSystemBase import ActorSystemBase
+
+    if getattr(ActorSystemBase._runSingleSend, "_vsm_direct", False):
+        return
+    thespians_own = (ValidatedSource, Thespian_StatusReq, ActorExitRequest, ChildActorExited)
+    ordinary: dict[type, bool] = {}
+    general = ActorSystemBase._runSingleSend
+
+    def _runSingleSend(self, ps):
+        # what Thespian does for a first attempt at a message none of its cases concern
+        kind = type(ps.msg)
+        plain = ordinary.get(kind)
+        if plain is None:
+            plain = ordinary[kind] = not issubclass(kind, thespians_own)
+        if plain and ps.attempts == 0:
+            target = self.actorRegistry.get(ps.toActor.actorAddressString, None)
+            if target and target.instance:
+                self._callActorWithMessage(target, ps, ps.msg, ps.sender)
+                return
+        general(self, ps)
+
+    _runSingleSend._vsm_direct = True
+    ActorSystemBase._runSingleSend = _runSingleSend
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((LOOPBACK, 0))
@@ -169,6 +199,7 @@ def start_system(base: str = "simple", admin_port: int | None = None, log_path: 
     if base == "simple":
         fast_wakeup_scan()
         quiet_receive()
+        direct_delivery()
         return ActorSystem(BASES[base], logDefs=log_config(log_path) if log_path else None,
                            transientUnique=True)
     os.environ["THESPIAN_BASE_IPADDR"] = LOOPBACK
