@@ -5,14 +5,18 @@ same number of hops measured in the same run.
     python benchmarks/throughput.py --growth 100000
 
 For each genome (single_coder, three_level) and base: our organization (echo provider, durable
-SQLite ledger) vs a raw Thespian tree of the same depth that only forwards a token down and back.
+SQLite ledger) vs a raw Thespian tree of the same depth that only forwards a token down and back,
+run in a process of its own with Thespian as shipped (none of our patches to it).
 Also: events written per directive, and the latency of a live promotion.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -21,7 +25,6 @@ from pathlib import Path
 from thespian.actors import Actor
 
 from vsm_actors.actors.protocol import RuntimeConfig
-from vsm_actors.actors.thespian_base import start_system
 from vsm_actors.core.events import EventFilter
 from vsm_actors.genome_files import load_genome
 from vsm_actors.ledger import open_ledger
@@ -51,8 +54,32 @@ class Hop(Actor):
             self.send(back if back is not None else origin, ("up", token, origin) if back is not None else token)
 
 
+def stock_system(base: str):
+    """Thespian as shipped: the baseline runs without the speed patches `start_system` applies
+    (`actors/thespian_base.py`), in a process of its own so no class is patched yet. Loopback
+    binding is kept: it changes where the TCP base listens, not how fast it is."""
+    from thespian.actors import ActorSystem
+
+    from vsm_actors.actors.thespian_base import BASES, LOOPBACK, bind_loopback_only, free_port, log_config
+
+    if base == "simple":
+        return ActorSystem(BASES[base], transientUnique=True)
+    os.environ["THESPIAN_BASE_IPADDR"] = LOOPBACK
+    bind_loopback_only()
+    port = free_port()
+    return ActorSystem(BASES[base], {"Admin Port": port, "Admin Routing": False},
+                       logDefs=log_config(os.path.join(tempfile.gettempdir(), f"vsm-raw-{port}.log")))
+
+
+def raw_chain_stock(base: str, depth: int, n: int) -> tuple[float, list[float]]:
+    out = subprocess.run([sys.executable, __file__, "--raw", base, str(depth), str(n)], check=True,
+                         capture_output=True, text=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    return result["rate"], result["lat"]
+
+
 def raw_chain(base: str, depth: int, n: int) -> tuple[float, list[float]]:
-    asys = start_system(base)
+    asys = stock_system(base)
     try:
         actors = [asys.createActor(Hop) for _ in range(depth)]
         for parent, child in zip(actors, actors[1:]):
@@ -141,7 +168,12 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--growth", type=int, default=0, metavar="N",
                     help="instead: rate per tenth while one in-process ledger grows to N directives")
+    ap.add_argument("--raw", nargs=3, metavar=("BASE", "DEPTH", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.raw:
+        rate, lat = raw_chain(args.raw[0], int(args.raw[1]), int(args.raw[2]))
+        print(json.dumps({"rate": rate, "lat": lat}))
+        return
     if args.growth:
         with tempfile.TemporaryDirectory() as tmp:
             growth("three_level.yaml", args.growth, Path(tmp))
@@ -154,7 +186,7 @@ def main() -> None:
             for genome_file, depth in cases:
                 raw_rates, our_rates, raw_lat, our_lat, epd, promos = [], [], [], [], [], []
                 for _ in range(args.reps):  # alternate baseline and ours in one run
-                    r, lr = raw_chain(base, depth, n)
+                    r, lr = raw_chain_stock(base, depth, n)
                     o = ours(base, genome_file, n, Path(tmp))
                     raw_rates.append(r)
                     raw_lat += lr
