@@ -111,3 +111,23 @@ def test_killed_root_is_restarted_and_takes_directives_again(tmp_path, genomes_d
         assert org.run("after the crash").ok
     restarts = events_named(tmp_path / "ledger.sqlite", "node_restarted")
     assert [e.payload["node_id"] for e in restarts] == ["root"]
+
+
+def test_stopping_while_a_leaf_is_mid_call_leaves_no_process(tmp_path, genomes_dir):
+    """Thespian gives up on an actor busy in a provider call, and leaves it and its admin
+    running; the organization's shutdown finishes the job."""
+    from vsm_actors._posix import session_members
+
+    script, marker = tmp_path / "slow_once.py", tmp_path / "started"
+    script.write_text(SLOW_ONCE)
+    provider = ProviderSpec(name="command", options={"argv": [sys.executable, str(script), str(marker)],
+                                                     "workspace": str(tmp_path), "timeout_seconds": 120})
+    config = RuntimeConfig(ledger_url=str(tmp_path / "ledger.sqlite"), provider=provider, watchdog_seconds=0.5)
+    genome = load_genome(genomes_dir / "single_coder.yaml")
+    with Organization.start(genome, config, base="multiproc", restore=False) as org:
+        sessions = {os.getsid(pid) for pid in org.status().pids.values()} - {os.getsid(0)}
+        assert sessions
+        org.submit("Write the slow thing")
+        wait_for(marker.exists, 30, "the leaf to start executing")
+    assert not set().union(*(session_members(s) for s in sessions))
+    wait_for(lambda: not processes_mentioning(str(marker)), 10, "the provider command to exit")

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 
 def die_with_parent() -> None:
     """In a child, before exec: get SIGKILL when the parent dies (e.g. kill -9), so no helper
@@ -12,3 +16,40 @@ def die_with_parent() -> None:
         libc.prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
     except (OSError, AttributeError):
         pass
+
+
+def session_members(session: int) -> set[int]:
+    """Live processes of `session`, this one excepted (Linux /proc; elsewhere empty). Thespian's
+    TCP admin daemonizes into a session of its own that every actor process inherits, so the
+    session marks one organization's processes."""
+    found = set()
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] not in (b"Z", b"X") and int(fields[3]) == session:
+            found.add(int(entry))
+    return found
+
+
+def kill_session(session: int, wait: float = 5.0) -> set[int]:
+    """SIGKILL every live process of `session` and wait up to `wait` seconds for them to be
+    gone; returns those signalled."""
+    members = session_members(session)
+    for pid in members:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    deadline = time.monotonic() + wait
+    while members and session_members(session) and time.monotonic() < deadline:
+        time.sleep(0.01)  # the kernel tears them down; there is nothing to wait on for a non-child
+    return members

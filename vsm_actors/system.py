@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import time
 
 from .actors.protocol import (
     ApplyPatches, Boot, Booted, DirectiveDone, LedgerReady, PatchesApplied, RootMoved, RuntimeConfig,
     StatusReply, StatusRequest, Stop, Stopped, SubmitDirective,
 )
+from ._posix import kill_session
 from .actors.runtime import TimeOrderedIds
 from .actors.supervisor import OrganizationActor
 from .actors.thespian_base import start_system
@@ -56,6 +58,7 @@ class Organization:
         self.owns_system, self.timeout = owns_system, timeout
         self._stash: list = []
         self._gc_threshold: tuple | None = None
+        self._sessions: set[int] = set()  # the actor system's process session (TCP base)
         # directives go straight to the root (one hop fewer); an attached client has no root and
         # goes through the supervisor, which knows where the root is
         self.root = booted.root
@@ -80,6 +83,12 @@ class Organization:
             asys.shutdown()
             raise
         org = cls(asys, supervisor, booted, owns_system=True, timeout=timeout)
+        if base != "simple" and admin_port is None:
+            # the TCP base's admin daemonizes into a session of its own, which its actors share:
+            # note it, to make sure at shutdown that nothing of it is left (Thespian gives up on
+            # an actor busy in a provider call and leaves it, and the admin, running)
+            own = os.getsid(0)
+            org._sessions = {os.getsid(pid) for pid in org.status().pids.values() if pid != os.getpid()} - {own}
         if base == "simple" and config.gc_threshold is not None:
             org._tune_collector(config.gc_threshold)
         return org
@@ -171,6 +180,10 @@ class Organization:
             finally:
                 self.asys.shutdown()
                 self.asys = None
+                for session in self._sessions:
+                    if left := kill_session(session):
+                        log.warning("processes %s of the actor system outlived its shutdown; killed them", sorted(left))
+                self._sessions = set()
                 if self._gc_threshold is not None:
                     gc.set_threshold(*self._gc_threshold)
                     self._gc_threshold = None

@@ -15,7 +15,8 @@ import time
 
 import click
 
-from ..actors.protocol import Boot, Booted, RuntimeConfig
+from .._posix import kill_session
+from ..actors.protocol import Boot, Booted, RuntimeConfig, StatusReply, StatusRequest
 from ..actors.supervisor import OrganizationActor
 from ..actors.thespian_base import free_port, join_system, start_system
 from ..genome_render import render_tree
@@ -112,9 +113,13 @@ def serve_cmd(genome_file, ledger, provider, script, provider_options, port, sta
     except BaseException:
         asys.shutdown()
         raise
+    status = asys.ask(supervisor, StatusRequest(), 60)
+    pids = status.pids.values() if isinstance(status, StatusReply) else ()
     state = {"admin_port": port, "genome_file": os.path.abspath(genome_file), "ledger": ledger,
              "genome_id": booted.genome_id, "node_count": booted.node_count, "restored": booted.restored,
-             "started_at": time.time()}
+             "started_at": time.time(),
+             # the actor system's process session: `down` makes sure nothing of it is left
+             "sessions": sorted({os.getsid(pid) for pid in pids if pid != os.getpid()} - {os.getsid(0)})}
     tmp = state_path(state_dir) + ".tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(state, fh)
@@ -179,6 +184,8 @@ def down_cmd(state_dir) -> None:
     state = read_state(state_dir)
     if port_answers(state["admin_port"]):
         join_system(state["admin_port"]).shutdown()
+    for session in state.get("sessions", ()):  # Thespian leaves an actor busy in a provider call running
+        kill_session(session)
     os.remove(state_path(state_dir))
     click.echo("organization down")
 
