@@ -19,6 +19,7 @@ from vsm_actors.actors.protocol import ProviderSpec, RuntimeConfig
 from vsm_actors.core.events import kind_storage_key
 from vsm_actors.genome_files import load_genome
 from vsm_actors.ledger import EventQuery, open_ledger
+from vsm_actors import _posix as posix
 from vsm_actors.system import Organization
 
 GENOMES = Path(__file__).resolve().parents[2] / "genomes"
@@ -49,10 +50,8 @@ def session_of(pid: int) -> int | None:
 
 
 def session_members(sessions: set[int]) -> set[int]:
-    """Live processes in any of `sessions`. Thespian's TCP admin daemonizes into a new session
-    that every actor process inherits, so the session id marks one organization's processes."""
-    return {pid for pid, (_ppid, state, sid) in _proc_table().items()
-            if sid in sessions and state not in ("Z", "X") and pid != os.getpid()}
+    """Live processes in any of `sessions` (see `vsm_actors._posix.session_members`)."""
+    return set().union(*(posix.session_members(s) for s in sessions))
 
 
 def descendants(root: int | None = None) -> set[int]:
