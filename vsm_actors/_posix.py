@@ -18,26 +18,31 @@ def die_with_parent() -> None:
         pass
 
 
-def session_members(session: int) -> set[int]:
-    """Live processes of `session`, this one excepted (Linux /proc; elsewhere empty). Thespian's
-    TCP admin daemonizes into a session of its own that every actor process inherits, so the
-    session marks one organization's processes."""
-    found = set()
+def process_table() -> dict[int, tuple[int, str, int]]:
+    """pid -> (parent pid, state, session id) for every process (Linux /proc; elsewhere empty)."""
+    table: dict[int, tuple[int, str, int]] = {}
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return found
+        return table
     for entry in entries:
-        if not entry.isdigit() or int(entry) == os.getpid():
+        if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat", "rb") as fh:
                 fields = fh.read().rsplit(b")", 1)[1].split()
         except OSError:
             continue
-        if fields[0] not in (b"Z", b"X") and int(fields[3]) == session:
-            found.add(int(entry))
-    return found
+        table[int(entry)] = (int(fields[1]), fields[0].decode(), int(fields[3]))
+    return table
+
+
+def session_members(session: int) -> set[int]:
+    """Live processes of `session`, this one excepted. Thespian's TCP admin daemonizes into a
+    session of its own that every actor process inherits, so the session marks one
+    organization's processes."""
+    return {pid for pid, (_ppid, state, sid) in process_table().items()
+            if sid == session and state not in ("Z", "X") and pid != os.getpid()}
 
 
 def kill_session(session: int, wait: float = 5.0) -> set[int]:

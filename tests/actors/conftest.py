@@ -30,18 +30,7 @@ DEADLINE = 20.0
 # -- processes --------------------------------------------------------------------------------
 
 def _proc_table() -> dict[int, tuple[int, str, int]]:
-    """pid -> (parent pid, state, session id) for every process, read from /proc."""
-    table = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                rest = fh.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        table[int(entry)] = (int(rest[1]), rest[0].decode(), int(rest[3]))
-    return table
+    return posix.process_table()
 
 
 def session_of(pid: int) -> int | None:
