@@ -97,9 +97,10 @@ def _parse_postgres(url: str) -> Target:
                   host=parts.hostname, port=port, schema=schema)
 
 
-def make_database(target: Target) -> pw.Database:
+def make_database(target: Target, *, auto_checkpoint: bool = True) -> pw.Database:
     if target.engine == "sqlite":
-        return pw.SqliteDatabase(target.database, pragmas=SQLITE_PRAGMAS, timeout=BUSY_TIMEOUT_S,
+        pragmas = SQLITE_PRAGMAS if auto_checkpoint else {**SQLITE_PRAGMAS, "wal_autocheckpoint": 0}
+        return pw.SqliteDatabase(target.database, pragmas=pragmas, timeout=BUSY_TIMEOUT_S,
                                  lock_type="IMMEDIATE")
     params: dict[str, object] = {"connect_timeout": 10}
     for name in ("user", "password", "host", "port"):

@@ -24,6 +24,7 @@ from ..core.records import (
 )
 from ..core.trace import TaskTrace
 from . import _rows
+from ._checkpoint import WalCheckpointer
 from ._database import Target, conflict_error, insert_rows, make_database, masked_error, parse_target, translate_errors
 from ._models import SCHEMA_VERSION, make_models
 from .base import Ledger, LedgerError, champion_snapshot, utc_now
@@ -39,12 +40,16 @@ _CHUNK = 1000
 class PeeweeLedger(Ledger):
     """A ledger in the database `url` names (see `_database` for the forms)."""
 
-    def __init__(self, url: str, *, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, url: str, *, clock: Callable[[], datetime] = utc_now,
+                 background_checkpoints: bool = False) -> None:
+        """`background_checkpoints`: on SQLite, WAL checkpoints run on a thread of their own
+        (`_checkpoint`) instead of inside the commit that fills the log; for a dedicated writer."""
         self.clock = clock
         self.target: Target = parse_target(url)
         self._where = self.target.describe()
-        self._db = make_database(self.target)
         self._sqlite = self.target.engine == "sqlite"
+        background = background_checkpoints and self._sqlite
+        self._db = make_database(self.target, auto_checkpoint=not background)
         self._collation = None if self._sqlite else '"C"'
         self.m = make_models(self._db)
         self._pid = os.getpid()
@@ -53,6 +58,7 @@ class PeeweeLedger(Ledger):
             with translate_errors("opening the ledger", self._where):
                 self._db.connect()
                 self._create_schema()
+            self._checkpointer = WalCheckpointer(self.target.database) if background else None
         except BaseException:
             if not self._db.is_closed():
                 self._db.close()
@@ -133,6 +139,8 @@ class PeeweeLedger(Ledger):
             with self._ready().atomic():
                 self._append_rows(event_rows)
                 self._put_traces(trace_rows)
+        if self._checkpointer is not None:
+            self._checkpointer.committed(len(event_rows) + len(trace_rows))
 
     def events(self, filter: EventFilter | None = None) -> list[LedgerEvent]:
         q = normalize(filter)
@@ -384,6 +392,8 @@ class PeeweeLedger(Ledger):
 
     def close(self) -> None:
         self._closed = True
+        if self._checkpointer is not None and os.getpid() == self._pid:
+            self._checkpointer.close()
         if os.getpid() != self._pid:
             self._db._state.reset()  # the parent's connection: not ours to close
             return

@@ -139,10 +139,10 @@ def _status(proc: subprocess.Popen) -> str:
 
 
 def serve(url: str, inbox: Connection, outbox: Connection) -> int:
-    from . import open_ledger
+    from .store import PeeweeLedger
 
     try:
-        ledger = open_ledger(url)
+        ledger = PeeweeLedger(url, background_checkpoints=True)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which falls back to itself
         outbox.send(("failed", f"cannot open ledger {url}: {exc}"))
         return 1
