@@ -6,7 +6,8 @@ help: `executemany` takes the GIL back for every row and waits out the 5 ms swit
 time a busy actor thread holds it (measured: 4.4 ms a row). A child process owns its GIL.
 
 The ledger actor stays the only writer: this process writes on its behalf, one batch at a time,
-in the order handed over, and each batch is one transaction, as before.
+in the order handed over, and each batch is one transaction, as before. On SQLite its commits
+never checkpoint the log; a thread of its own does (`_checkpoint`).
 
 Protocol, over two pipes with `multiprocessing.connection` framing:
 
