@@ -14,7 +14,7 @@ from vsm_actors.actors.protocol import ProviderSpec, RuntimeConfig
 from vsm_actors.core.events import EventFilter
 from vsm_actors.genome_files import load_genome
 from vsm_actors.ledger import open_ledger
-from vsm_actors.system import Organization
+from vsm_actors.system import Organization, make_directive
 
 # Sleeps on its first call (marker absent), returns at once on later calls.
 SLOW_ONCE = ("import os, sys, time\n"
@@ -131,3 +131,18 @@ def test_stopping_while_a_leaf_is_mid_call_leaves_no_process(tmp_path, genomes_d
         wait_for(marker.exists, 30, "the leaf to start executing")
     assert not set().union(*(session_members(s) for s in sessions))
     wait_for(lambda: not processes_mentioning(str(marker)), 10, "the provider command to exit")
+
+
+def test_an_idle_organization_stops_without_anything_left_to_kill(tmp_path, genomes_dir, caplog):
+    """After some work, Thespian's admin is still on its way out when its shutdown returns: it
+    is given time to go by itself, so an ordinary stop kills nothing and warns of nothing."""
+    from vsm_actors._posix import session_members
+
+    genome = load_genome(genomes_dir / "single_coder.yaml")
+    config = RuntimeConfig(ledger_url=str(tmp_path / "ledger.sqlite"))
+    with caplog.at_level("WARNING", logger="vsm.system"):
+        with Organization.start(genome, config, base="multiproc", restore=False) as org:
+            sessions = {os.getsid(pid) for pid in org.status().pids.values()} - {os.getsid(0)}
+            assert all(d.ok for d in org.run_many([make_directive(f"quick {i}") for i in range(300)], timeout=120))
+    assert not set().union(*(session_members(s) for s in sessions))
+    assert not [r for r in caplog.records if "outlived" in r.getMessage()]

@@ -45,16 +45,22 @@ def session_members(session: int) -> set[int]:
             if sid == session and state not in ("Z", "X") and pid != os.getpid()}
 
 
-def kill_session(session: int, wait: float = 5.0) -> set[int]:
-    """SIGKILL every live process of `session` and wait up to `wait` seconds for them to be
-    gone; returns those signalled."""
-    members = session_members(session)
+def kill_session(session: int, grace: float = 2.0, wait: float = 5.0) -> set[int]:
+    """Give the processes of `session` `grace` seconds to exit by themselves (Thespian's admin
+    is often still on its way out when its shutdown returns), SIGKILL those left, and wait up to
+    `wait` seconds for them to be gone; returns those signalled."""
+    members = _left_after(session, grace)
     for pid in members:
         try:
             os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-    deadline = time.monotonic() + wait
-    while members and session_members(session) and time.monotonic() < deadline:
-        time.sleep(0.01)  # the kernel tears them down; there is nothing to wait on for a non-child
+    _left_after(session, wait if members else 0.0)
+    return members
+
+
+def _left_after(session: int, seconds: float) -> set[int]:
+    deadline = time.monotonic() + seconds
+    while (members := session_members(session)) and time.monotonic() < deadline:
+        time.sleep(0.01)  # nothing to wait on for a process that is not our child
     return members
