@@ -1,6 +1,7 @@
 """On the multiprocess base a metasystem holds a routed task's events until the result comes back
-through it (RuntimeConfig.node_defer_ms); nothing is lost: the result's write carries them, and
-a stopping organization collects what is still held before its ledger closes."""
+through it (RuntimeConfig.node_defer_ms), and results go up with the events of the levels below;
+nothing is lost: the root's write carries them all, and a stopping organization collects what is
+still held before its ledger closes."""
 
 from __future__ import annotations
 
@@ -31,6 +32,23 @@ def test_held_events_ride_with_the_result(tmp_path, genomes_dir):
     events = routed(ledger_path)
     assert len(events) == 2 * len(dones)  # root -> team, team -> leaf, for each directive
     assert {e.directive_id for e in events} == {d.directive_id for d in dones}
+
+
+def test_a_directive_completes_after_every_level_recorded_it(tmp_path, genomes_dir):
+    """A leaf's and the teams' events travel up with the result, so the root's write, which the
+    completion follows, holds them all: nothing of a finished directive is still on its way."""
+    ledger_path = tmp_path / "ledger.sqlite"
+    config = RuntimeConfig(ledger_url=str(ledger_path), node_defer_ms=600_000)
+    genome = load_genome(genomes_dir / "three_level.yaml")
+    with Organization.start(genome, config, base="multiproc", restore=False) as org:
+        for i in range(5):
+            done = org.run(f"directive {i}")
+            assert done.ok
+            with open_ledger(str(ledger_path)) as ledger:
+                kinds = sorted(e.storage_key for e in ledger.events(EventFilter(directive_id=done.directive_id)))
+            # the root, two teams and the leaf: three routings, three results received
+            assert kinds == sorted(["directive_accepted", "task_mapped", *["task_routed"] * 3,
+                                    "trace_written", *["task_result_received"] * 3])
 
 
 def test_a_stopping_organization_collects_events_still_held(tmp_path, genomes_dir):

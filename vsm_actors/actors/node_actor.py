@@ -33,7 +33,7 @@ from ..providers import ModelProviderError, ModelRequest, make_provider
 from .base import VsmActor
 from .protocol import (
     ChildRestarted, DirectiveDone, EventsFlushed, FlushEvents, GenomeAck, GenomeChanged, LedgerWrite, NodeReady,
-    NodeSetup, SubmitDirective,
+    NodeSetup, ResultWithEvents, SubmitDirective,
 )
 from .runtime import Services
 
@@ -53,6 +53,7 @@ class NodeActor(VsmActor):
         self.early: list = []                    # traffic that beat NodeSetup here (multiprocess)
         self._instructions: tuple = (None, "")   # leaf: (node, its system prompt)
         self.deferred: list = []                 # events held back for the next write (multiprocess)
+        self.held_traces: tuple = ()             # traces held likewise
         self.defer_after: timedelta | None = None
         self.flush_armed = False
 
@@ -102,6 +103,10 @@ class NodeActor(VsmActor):
     def receiveMsg_FlushEvents(self, msg: FlushEvents, sender) -> None:
         self.record([])
         self.tell(sender, EventsFlushed(node_id=self.node_id or ""))
+
+    def receiveMsg_ResultWithEvents(self, msg: ResultWithEvents, sender) -> None:
+        self.hold(msg.events, msg.traces)
+        self.receiveMsg_MessageEnvelope(msg.envelope, sender)
 
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:
         if msg.payload == _FLUSH:
@@ -202,8 +207,7 @@ class NodeActor(VsmActor):
         if node.parent_id is not None and env.correlation_id not in self.pending:
             up = result_envelope(result, env, self.node_id, node.parent_id, id=self.services.new_id(),
                                  created_at=self.services.now(), forwarded=True)
-            self.record(events)
-            return self.tell(self.directory.get(node.parent_id), up)
+            return self.send_up(node.parent_id, up, events)
         waiting = self.pending.get(env.correlation_id)
         if waiting is None:
             events.append(self.events.other("result_without_directive", {"task_id": result.task_id},
@@ -233,8 +237,7 @@ class NodeActor(VsmActor):
         target = env.source_node_id or self.genome.node(self.node_id).parent_id
         up = result_envelope(result, env, self.node_id, target, id=self.services.new_id(),
                              created_at=self.services.now())
-        self.record(events, traces=(trace,))
-        self.tell(self.directory.get(target), up)
+        self.send_up(target, up, events, traces=(trace,))
 
     def attempt(self, task: TaskPacket, t0: float) -> Outcome:
         """Run the task through the provider; latency is the provider's own figure, else ours."""
@@ -287,18 +290,34 @@ class NodeActor(VsmActor):
     def record(self, events: list, then=None, to=None, traces: tuple = (), defer: bool = False) -> None:
         """Send events to the ledger, any held back first (order is kept). With `defer` and
         `defer_after` set, hold them instead: a task routed down comes back up through this node,
-        and its result's write carries them; a wakeup sends them otherwise. Nothing going up
-        waits, so a directive's completion still follows the events of every level."""
+        and its result carries them (`send_up`); a wakeup sends them otherwise."""
         if defer and self.defer_after is not None:
-            self.deferred.extend(events)
-            if not self.flush_armed:
-                self.flush_armed = True
-                self.wakeupAfter(self.defer_after, payload=_FLUSH)
-            return
-        if self.deferred:
+            return self.hold(events)
+        if self.deferred or self.held_traces:
             events, self.deferred = [*self.deferred, *events], []
+            traces, self.held_traces = (*self.held_traces, *traces), ()
         if events or traces or then is not None:
             self.tell(self.ledger, LedgerWrite(events=tuple(events), traces=traces, then=then, to=to))
+
+    def hold(self, events, traces: tuple = ()) -> None:
+        self.deferred.extend(events)
+        self.held_traces += tuple(traces)
+        if self.defer_after is not None and not self.flush_armed and (self.deferred or self.held_traces):
+            self.flush_armed = True
+            self.wakeupAfter(self.defer_after, payload=_FLUSH)
+
+    def send_up(self, target: str | None, up: MessageEnvelope, events: list, traces: tuple = ()) -> None:
+        """A result to the node that sent the task. On the multiprocess base, where every message
+        costs hundreds of microseconds, the events and traces this node would write ride with it,
+        with all it holds: the root writes a directive's events in one message, and the
+        directive's completion follows every level's events, not only the root's."""
+        address = self.directory.get(target)
+        if self.defer_after is None or address is None:
+            self.record(events, traces=traces)
+            return self.tell(address, up)
+        events, self.deferred = (*self.deferred, *events), []
+        traces, self.held_traces = (*self.held_traces, *traces), ()
+        self.tell(address, ResultWithEvents(envelope=up, events=events, traces=traces))
 
 
 def _artifact_text(value) -> str:

@@ -11,6 +11,7 @@ from attrs.validators import in_
 
 from ..core.events import LedgerEvent
 from ..core.genome import OrganizationalGenome
+from ..core.messages import MessageEnvelope
 from ..core.task import Directive, TaskResult
 from ..core.trace import TaskTrace
 
@@ -93,6 +94,21 @@ class EventsFlushed:
 
 
 @frozen(kw_only=True)
+class ResultWithEvents:
+    """Node -> parent on the multiprocess base: a result going up, with the ledger events and
+    traces its sender holds (its own and those carried up to it). The parent holds them in turn,
+    so a directive's events reach the ledger in the root's one write, which its completion
+    follows."""
+
+    envelope: MessageEnvelope
+    events: tuple[LedgerEvent, ...] = ()
+    traces: tuple[TaskTrace, ...] = ()
+
+    def __str__(self) -> str:  # see LedgerWrite.__repr__
+        return f"ResultWithEvents({self.envelope}, {len(self.events)} events, {len(self.traces)} traces)"
+
+
+@frozen(kw_only=True)
 class GenomeChanged:
     genome: OrganizationalGenome
     directory: dict
@@ -111,6 +127,9 @@ class SubmitDirective:
     directive: Directive
     reply_to: object = None  # filled in by the supervisor: the client's address
 
+    def __str__(self) -> str:  # see LedgerWrite.__repr__
+        return f"SubmitDirective({self.directive.id})"
+
 
 @frozen(kw_only=True)
 class DirectiveDone:
@@ -122,6 +141,9 @@ class DirectiveDone:
     @property
     def ok(self) -> bool:
         return self.error is None and all(r.status.value == "Completed" for r in self.results)
+
+    def __str__(self) -> str:  # see LedgerWrite.__repr__
+        return f"DirectiveDone({self.directive_id}, {len(self.results)} results, error={self.error!r})"
 
 
 @frozen(kw_only=True, repr=False)

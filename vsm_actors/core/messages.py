@@ -114,6 +114,13 @@ class MessageEnvelope:
             payload=payload, **changes,
         )
 
+    def __str__(self) -> str:
+        # a one-line summary for logs; repr() stays complete. Thespian's TCP base formats every
+        # message it sends and receives with str() for a debug line, enabled or not, and the
+        # payload (a task, a result with its output) made that a tenth of a leaf's CPU
+        return (f"MessageEnvelope({self.id} {self.channel_type.value} {self.payload_type} "
+                f"{self.source_node_id}->{self.target_node_id})")
+
     def with_route(self, source: str | None, target: str | None) -> MessageEnvelope:
         return evolve(
             self,

@@ -1,0 +1,87 @@
+"""On the multiprocess base a node's result goes up with the events and traces it would have
+written (`NodeActor.send_up`): the parent holds them and the root writes a directive's events in
+one message. In process a node writes its own events, as the routing must be in the ledger while
+a leaf works. Runs on both bases, with a probe actor standing in for the parent."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from thespian.actors import Actor
+
+from vsm_actors.actors.ledger_actor import LedgerActor
+from vsm_actors.actors.node_actor import NodeActor
+from vsm_actors.actors.protocol import (
+    LedgerClose, LedgerClosed, LedgerOpen, LedgerReady, NodeReady, NodeSetup, ResultWithEvents, RuntimeConfig,
+)
+from vsm_actors.actors.thespian_base import start_system
+from vsm_actors.core.events import LedgerEventKind
+from vsm_actors.core.messages import MessageEnvelope
+from vsm_actors.core.task import TaskResult
+from vsm_actors.genome_files import load_genome
+
+from .conftest import GENOMES, descendants, scripted, session_members, session_of, wait_until
+from .test_node_actor import LEAF, events, new_task, pumped, task_envelope
+
+
+class Parent(Actor):
+    """Keeps what a node sends up; answers "got?" with the list."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.got: list = []
+
+    def receiveMessage(self, msg, sender) -> None:
+        if msg == "got?":
+            self.send(sender, self.got)
+        elif isinstance(msg, (MessageEnvelope, ResultWithEvents)):
+            self.got.append(msg)
+
+
+@pytest.fixture
+def leaf_under_probe(base, tmp_path):
+    """(asys, leaf, probe parent, ledger path): the single_coder leaf, told it was started by this
+    process (so on the TCP base it knows it runs in a process of its own), reporting to a probe."""
+    before = descendants()
+    path = tmp_path / "ledger.sqlite"
+    config = RuntimeConfig(ledger_url=str(path), provider=scripted(), node_defer_ms=600_000)
+    asys = start_system(base)
+    sessions: set[int] = set()
+    ledger = None
+    try:
+        ledger = asys.createActor(LedgerActor)
+        assert isinstance(asys.ask(ledger, LedgerOpen(url=str(path)), 10), LedgerReady)
+        probe, node = asys.createActor(Parent), asys.createActor(NodeActor)
+        ready = asys.ask(node, NodeSetup(node_id=LEAF, genome=load_genome(GENOMES / "single_coder.yaml"),
+                                         directory={LEAF: node, "root": probe}, ledger=ledger, supervisor=None,
+                                         provider=config.provider, config=config, organization_pid=os.getpid()), 10)
+        assert isinstance(ready, NodeReady)
+        if ready.pid != os.getpid():
+            sessions.add(session_of(ready.pid))
+        yield asys, node, probe, path
+    finally:
+        if ledger is not None:
+            assert isinstance(asys.ask(ledger, LedgerClose(), 30), LedgerClosed)
+        asys.shutdown()
+        wait_until(lambda: not (descendants() - before) and not session_members(sessions), timeout=15,
+                   what="actor processes to exit")
+
+
+def test_a_result_goes_up_with_the_events_of_its_base(base, leaf_under_probe):
+    asys, node, probe, path = leaf_under_probe
+    task = new_task("Write the thing")
+    asys.tell(node, task_envelope(task))
+    (sent,) = wait_until(pumped(asys, lambda: asys.ask(probe, "got?", 10)), what="the result to reach the parent")
+    if base == "simple":
+        # in process: a plain result, and the leaf wrote its own trace
+        assert isinstance(sent, MessageEnvelope) and isinstance(sent.payload, TaskResult)
+        (written,) = wait_until(pumped(asys, lambda: events(path, "trace_written")), what="trace_written")
+        assert written.task_id == task.id
+        return
+    # its own process: the trace and its event travel with the result, for the parent to write
+    assert isinstance(sent, ResultWithEvents)
+    assert sent.envelope.payload.task_id == task.id and sent.envelope.payload.status.value == "Completed"
+    assert [e.kind for e in sent.events] == [LedgerEventKind.TraceWritten]
+    assert [t.task_id for t in sent.traces] == [task.id]
+    assert events(path, "trace_written") == []
