@@ -8,6 +8,7 @@ only the ledger is observed. Runs on both bases.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from datetime import datetime, timezone
@@ -32,35 +33,46 @@ from .conftest import GENOMES, descendants, scripted, session_members, session_o
 LEAF = "primary-code-service"
 
 
-@pytest.fixture
-def lone_node(base, tmp_path, monkeypatch):
-    """(asys, node address, ledger path) for the single_coder leaf, wired to a real ledger actor."""
-    if base == "simple":
-        monkeypatch.setenv("VSM_PICKLE_CHECK", "1")
-        monkeypatch.setattr(actor_base, "PICKLE_CHECK", True)
+@contextlib.contextmanager
+def wired_leaf(base: str, path, config: RuntimeConfig, parent=None, organization_pid: int | None = None):
+    """(asys, leaf address, parent address or None): the single_coder leaf wired to a real ledger
+    actor at `path`; a `parent` actor class, if given, stands in for the root in its directory.
+    Afterwards every actor process is gone."""
     before = descendants()
-    path = tmp_path / "ledger.sqlite"
-    genome = load_genome(GENOMES / "single_coder.yaml")
-    config = RuntimeConfig(ledger_url=str(path), provider=scripted())
     asys = start_system(base)
     sessions: set[int] = set()
     ledger = None
     try:
         ledger = asys.createActor(LedgerActor)
         assert isinstance(asys.ask(ledger, LedgerOpen(url=str(path)), 10), LedgerReady)
+        probe = asys.createActor(parent) if parent is not None else None
         node = asys.createActor(NodeActor)
-        ready = asys.ask(node, NodeSetup(node_id=LEAF, genome=genome, directory={LEAF: node}, ledger=ledger,
-                                         supervisor=None, provider=config.provider, config=config), 10)
+        directory = {LEAF: node, **({"root": probe} if probe is not None else {})}
+        ready = asys.ask(node, NodeSetup(node_id=LEAF, genome=load_genome(GENOMES / "single_coder.yaml"),
+                                         directory=directory, ledger=ledger, supervisor=None,
+                                         provider=config.provider, config=config,
+                                         organization_pid=organization_pid), 10)
         assert isinstance(ready, NodeReady)
         if ready.pid != os.getpid():
             sessions.add(session_of(ready.pid))
-        yield asys, node, path
+        yield asys, node, probe
     finally:
         if ledger is not None:  # the in-process base never sends ActorExitRequest at shutdown
             assert isinstance(asys.ask(ledger, LedgerClose(), 30), LedgerClosed)
         asys.shutdown()
         wait_until(lambda: not (descendants() - before) and not session_members(sessions), timeout=15,
                    what="actor processes to exit")
+
+
+@pytest.fixture
+def lone_node(base, tmp_path, monkeypatch):
+    """(asys, node address, ledger path) for the single_coder leaf, wired to a real ledger actor."""
+    if base == "simple":
+        monkeypatch.setenv("VSM_PICKLE_CHECK", "1")
+        monkeypatch.setattr(actor_base, "PICKLE_CHECK", True)
+    path = tmp_path / "ledger.sqlite"
+    with wired_leaf(base, path, RuntimeConfig(ledger_url=str(path), provider=scripted())) as (asys, node, _):
+        yield asys, node, path
 
 
 def pumped(asys, predicate):

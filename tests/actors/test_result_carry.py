@@ -10,19 +10,13 @@ import os
 import pytest
 from thespian.actors import Actor
 
-from vsm_actors.actors.ledger_actor import LedgerActor
-from vsm_actors.actors.node_actor import NodeActor
-from vsm_actors.actors.protocol import (
-    LedgerClose, LedgerClosed, LedgerOpen, LedgerReady, NodeReady, NodeSetup, ResultWithEvents, RuntimeConfig,
-)
-from vsm_actors.actors.thespian_base import start_system
+from vsm_actors.actors.protocol import ResultWithEvents, RuntimeConfig
 from vsm_actors.core.events import LedgerEventKind
 from vsm_actors.core.messages import MessageEnvelope
 from vsm_actors.core.task import TaskResult
-from vsm_actors.genome_files import load_genome
 
-from .conftest import GENOMES, descendants, scripted, session_members, session_of, wait_until
-from .test_node_actor import LEAF, events, new_task, pumped, task_envelope
+from .conftest import scripted, wait_until
+from .test_node_actor import events, new_task, pumped, task_envelope, wired_leaf
 
 
 class Parent(Actor):
@@ -43,29 +37,10 @@ class Parent(Actor):
 def leaf_under_probe(base, tmp_path):
     """(asys, leaf, probe parent, ledger path): the single_coder leaf, told it was started by this
     process (so on the TCP base it knows it runs in a process of its own), reporting to a probe."""
-    before = descendants()
     path = tmp_path / "ledger.sqlite"
     config = RuntimeConfig(ledger_url=str(path), provider=scripted(), node_defer_ms=600_000)
-    asys = start_system(base)
-    sessions: set[int] = set()
-    ledger = None
-    try:
-        ledger = asys.createActor(LedgerActor)
-        assert isinstance(asys.ask(ledger, LedgerOpen(url=str(path)), 10), LedgerReady)
-        probe, node = asys.createActor(Parent), asys.createActor(NodeActor)
-        ready = asys.ask(node, NodeSetup(node_id=LEAF, genome=load_genome(GENOMES / "single_coder.yaml"),
-                                         directory={LEAF: node, "root": probe}, ledger=ledger, supervisor=None,
-                                         provider=config.provider, config=config, organization_pid=os.getpid()), 10)
-        assert isinstance(ready, NodeReady)
-        if ready.pid != os.getpid():
-            sessions.add(session_of(ready.pid))
+    with wired_leaf(base, path, config, parent=Parent, organization_pid=os.getpid()) as (asys, node, probe):
         yield asys, node, probe, path
-    finally:
-        if ledger is not None:
-            assert isinstance(asys.ask(ledger, LedgerClose(), 30), LedgerClosed)
-        asys.shutdown()
-        wait_until(lambda: not (descendants() - before) and not session_members(sessions), timeout=15,
-                   what="actor processes to exit")
 
 
 def test_a_result_goes_up_with_the_events_of_its_base(base, leaf_under_probe):
