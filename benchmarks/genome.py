@@ -36,15 +36,15 @@ import time
 from pathlib import Path
 
 from vsm_actors import codec
-from vsm_actors.core.capability import OPERATION_PRESETS
-from vsm_actors.core.channel import standard_bundle
-from vsm_actors.core.genome import OrganizationalGenome
-from vsm_actors.core.node import ModelSpec, NodeLifecycleStatus, System5Policy, ToolSpec, ViableNode
-from vsm_actors.core.patch import AddChild, AddTool, PromoteLeafToMetasystem, SetNodeStatus, apply_patch
-from vsm_actors.core.validation import validate_genome
-from vsm_actors.genome_diff import diff_genomes
-from vsm_actors.genome_files import genome_to_concise, load_genome
-from vsm_actors.safe_load import Limits
+from vsm_actors.core.model.capability import OPERATION_PRESETS
+from vsm_actors.core.model.channel import standard_bundle
+from vsm_actors.core.model.genome import OrganizationalGenome
+from vsm_actors.core.model.node import ModelSpec, NodeLifecycleStatus, System5Policy, ToolSpec, ViableNode
+from vsm_actors.core.model.patch import AddChild, AddTool, PromoteLeafToMetasystem, SetNodeStatus, apply_patch
+from vsm_actors.core.model.validation import validate_genome
+from vsm_actors.files.genome_diff import diff_genomes
+from vsm_actors.files.genome_files import genome_to_concise, load_genome
+from vsm_actors.files.safe_load import Limits
 
 FAN_OUT = 8
 PRESETS = ("coding", "reviewer", "tester")

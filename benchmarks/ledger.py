@@ -26,7 +26,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from vsm_actors.core.events import LedgerEvent, LedgerEventKind
+from vsm_actors.core.model.events import LedgerEvent, LedgerEventKind
 from vsm_actors.ledger import PeeweeLedger
 from vsm_actors.ledger._rows import EVENT_COLUMNS, event_row
 

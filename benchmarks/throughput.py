@@ -25,8 +25,8 @@ from pathlib import Path
 from thespian.actors import Actor
 
 from vsm_actors.actors.protocol import RuntimeConfig
-from vsm_actors.core.events import EventFilter
-from vsm_actors.genome_files import load_genome
+from vsm_actors.core.model.events import EventFilter
+from vsm_actors.files.genome_files import load_genome
 from vsm_actors.ledger import open_ledger
 from vsm_actors.system import Organization, make_directive
 

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from vsm_actors.actors.protocol import RuntimeConfig
-from vsm_actors.genome_files import load_genome
+from vsm_actors.files.genome_files import load_genome
 from vsm_actors.ledger import open_ledger
 from vsm_actors.system import Organization, make_directive
 

@@ -12,11 +12,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from vsm_actors import codec
-from vsm_actors.core.events import TraceWindow
-from vsm_actors.core.harness import NotExecutable, Outcome, check_executable, finish
-from vsm_actors.core.prompt import build_instructions
-from vsm_actors.core.task import TaskPacket
-from vsm_actors.genome_files import load_genome
+from vsm_actors.core.model.events import TraceWindow
+from vsm_actors.core.control.harness import NotExecutable, Outcome, check_executable, finish
+from vsm_actors.core.control.prompt import build_instructions
+from vsm_actors.core.model.task import TaskPacket
+from vsm_actors.files.genome_files import load_genome
 from vsm_actors.ledger import open_ledger
 from vsm_actors.providers import EchoProvider, ModelRequest
 

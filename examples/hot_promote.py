@@ -12,9 +12,9 @@ import tempfile
 from pathlib import Path
 
 from vsm_actors.actors.protocol import RuntimeConfig
-from vsm_actors.core.events import TraceWindow
-from vsm_actors.genome_files import load_genome
-from vsm_actors.genome_render import render_tree
+from vsm_actors.core.model.events import TraceWindow
+from vsm_actors.files.genome_files import load_genome
+from vsm_actors.files.genome_render import render_tree
 from vsm_actors.ledger import open_ledger
 from vsm_actors.system import Organization
 

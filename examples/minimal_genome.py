@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vsm_actors.core.patch import PromoteLeafToMetasystem, apply_patch
-from vsm_actors.core.validation import check_genome
-from vsm_actors.genome_files import load_genome
-from vsm_actors.genome_render import render_tree
+from vsm_actors.core.model.patch import PromoteLeafToMetasystem, apply_patch
+from vsm_actors.core.model.validation import check_genome
+from vsm_actors.files.genome_files import load_genome
+from vsm_actors.files.genome_render import render_tree
 
 GENOMES = Path(__file__).resolve().parent.parent / "genomes"
 

@@ -25,14 +25,37 @@ def imports_of(path: Path) -> list[tuple[str, int]]:
     return out
 
 
-@pytest.mark.parametrize("path", sorted((PACKAGE / "core").glob("*.py")), ids=lambda p: p.name)
+CORE = PACKAGE / "core"
+# inside core, dependencies point one way: model <- control <- evolution (DESIGN 2)
+LAYER_MAY_IMPORT = {"model": {"model"}, "control": {"model", "control"},
+                    "evolution": {"model", "control", "evolution"}, "": {"model", "control", "evolution", ""}}
+
+
+def core_target(path: Path, module: str, level: int) -> tuple[str, ...] | None:
+    """The core-relative module path a relative import names, or None when it leaves core."""
+    package = path.parent.relative_to(CORE).parts
+    if level - 1 > len(package):
+        return None
+    base = package[:len(package) - (level - 1)]
+    return base + tuple(module.split(".")) if module else base
+
+
+@pytest.mark.parametrize("path", sorted(CORE.rglob("*.py")), ids=lambda p: str(p.relative_to(CORE)))
 def test_core_imports_only_core_and_pure_libraries(path):
+    layer = path.relative_to(CORE).parts[0] if len(path.relative_to(CORE).parts) > 1 else ""
     for module, level in imports_of(path):
-        if level == 1:
-            continue  # sibling core module
-        assert level == 0, f"{path.name} imports outside core (level {level}): {module}"
-        root = module.split(".")[0]
-        assert root in CORE_ALLOWED, f"{path.name} imports {module}: core must stay free of I/O"
+        if level == 0:
+            root = module.split(".")[0]
+            assert root in CORE_ALLOWED, f"{path.name} imports {module}: core must stay free of I/O"
+            continue
+        target = core_target(path, module, level)
+        assert target is not None, f"{path.name} imports outside core (level {level}): {module}"
+        target_layer = target[0] if target and target[0] in LAYER_MAY_IMPORT else ""
+        assert target_layer in LAYER_MAY_IMPORT[layer], f"core/{layer}/{path.name} imports core/{target_layer}: {module}"
+
+
+def test_core_is_layered_as_designed():
+    assert {p.name for p in CORE.iterdir() if p.is_dir() and not p.name.startswith("_")} >= {"model", "control", "evolution"}
 
 
 @pytest.mark.parametrize("area", ["ledger", "providers"])

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from vsm_actors.cli import main
-from vsm_actors.genome_files import load_genome
-from vsm_actors.safe_load import load_document
+from vsm_actors.files.genome_files import load_genome
+from vsm_actors.files.safe_load import load_document
 
 ROOT = Path(__file__).resolve().parent.parent
 GENOMES = ROOT / "genomes"

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from vsm_actors.actors.protocol import RuntimeConfig
 from vsm_actors.cli import main
-from vsm_actors.genome_files import load_genome
+from vsm_actors.files.genome_files import load_genome
 from vsm_actors.ledger import open_ledger
 from vsm_actors.system import Organization
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from vsm_actors.actors.protocol import RuntimeConfig
-from vsm_actors.core.events import EventFilter, LedgerEventKind
-from vsm_actors.genome_files import parse_genome_text
+from vsm_actors.core.model.events import EventFilter, LedgerEventKind
+from vsm_actors.files.genome_files import parse_genome_text
 from vsm_actors.ledger import open_ledger
 from vsm_actors.system import Organization, make_directive
 

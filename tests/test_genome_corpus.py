@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from vsm_actors.cli import main
-from vsm_actors.genome_files import GenomeFileError, load_genome
+from vsm_actors.files.genome_files import GenomeFileError, load_genome
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "corpus" / "genomes"

@@ -8,8 +8,8 @@ from __future__ import annotations
 import sys
 
 from vsm_actors.actors.protocol import ProviderSpec, RuntimeConfig
-from vsm_actors.core.events import EventFilter, LedgerEventKind
-from vsm_actors.genome_files import load_genome
+from vsm_actors.core.model.events import EventFilter, LedgerEventKind
+from vsm_actors.files.genome_files import load_genome
 from vsm_actors.ledger import open_ledger
 from vsm_actors.system import Organization
 

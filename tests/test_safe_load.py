@@ -1,4 +1,4 @@
-"""Tests for `vsm_actors.safe_load`: safe YAML/JSON genome loading with positions.
+"""Tests for `vsm_actors.files.safe_load`: safe YAML/JSON genome loading with positions.
 
 Every refusal must be a `DocumentError` with an exact FILE:LINE:COL and must take well under a
 second (the issue asks for this, so each test times its load with `time.perf_counter`).
@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 import pytest
 
-from vsm_actors.safe_load import (
+from vsm_actors.files.safe_load import (
     Document,
     DocumentError,
     Limits,

@@ -11,8 +11,8 @@ import time
 import pytest
 
 from vsm_actors.actors.protocol import ProviderSpec, RuntimeConfig
-from vsm_actors.core.events import EventFilter
-from vsm_actors.genome_files import load_genome
+from vsm_actors.core.model.events import EventFilter
+from vsm_actors.files.genome_files import load_genome
 from vsm_actors.ledger import open_ledger
 from vsm_actors.system import Organization, make_directive
 

@@ -26,11 +26,13 @@ import orjson
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 from cattrs.fns import identity
 
-from .core import genes, genome, patch
-from .core.channel import ChannelConfig, ChannelDirection, ChannelPriority, VsmChannelType
-from .core.events import LedgerEvent
-from .core.messages import PAYLOAD_CLASSES, MessageEnvelope
-from .core.variants import NEWTYPE_VARIANTS
+from .core.model import genes
+from .core.model import genome
+from .core.model import patch
+from .core.model.channel import ChannelConfig, ChannelDirection, ChannelPriority, VsmChannelType
+from .core.model.events import LedgerEvent
+from .core.model.messages import PAYLOAD_CLASSES, MessageEnvelope
+from .core.model.variants import NEWTYPE_VARIANTS
 from .timestamps import format_timestamp, parse_timestamp
 
 T = TypeVar("T")

@@ -20,9 +20,9 @@ from ._posix import kill_session
 from .actors.runtime import TimeOrderedIds
 from .actors.supervisor import OrganizationActor
 from .actors.thespian_base import start_system
-from .core.genome import OrganizationalGenome
-from .core.patch import PromoteLeafToMetasystem
-from .core.task import Directive
+from .core.model.genome import OrganizationalGenome
+from .core.model.patch import PromoteLeafToMetasystem
+from .core.model.task import Directive
 
 SUPERVISOR_NAME = "vsm-organization"
 log = logging.getLogger("vsm.system")

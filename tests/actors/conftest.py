@@ -16,8 +16,8 @@ import pytest
 
 from vsm_actors.actors import base as actor_base
 from vsm_actors.actors.protocol import ProviderSpec, RuntimeConfig
-from vsm_actors.core.events import kind_storage_key
-from vsm_actors.genome_files import load_genome
+from vsm_actors.core.model.events import kind_storage_key
+from vsm_actors.files.genome_files import load_genome
 from vsm_actors.ledger import EventQuery, open_ledger
 from vsm_actors import _posix as posix
 from vsm_actors.system import Organization

@@ -13,7 +13,7 @@ import pytest
 from vsm_actors.actors.ledger_actor import LedgerActor
 from vsm_actors.actors.protocol import LedgerClose, LedgerClosed, LedgerOpen, LedgerReady, LedgerWrite
 from vsm_actors.actors.thespian_base import start_system
-from vsm_actors.core.events import LedgerEvent, LedgerEventKind
+from vsm_actors.core.model.events import LedgerEvent, LedgerEventKind
 from vsm_actors.ledger import EventQuery, open_ledger
 from vsm_actors.ledger.writer import WriterProcess
 from vsm_actors.system import make_directive

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from vsm_actors.actors import base as actor_base
 from vsm_actors.actors.protocol import RuntimeConfig
-from vsm_actors.genome_files import load_genome
+from vsm_actors.files.genome_files import load_genome
 from vsm_actors.ledger import EventQuery, open_ledger
 from vsm_actors.system import Organization, make_directive
 

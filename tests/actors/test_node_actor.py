@@ -22,10 +22,10 @@ from vsm_actors.actors.protocol import (
     LedgerClose, LedgerClosed, LedgerOpen, LedgerReady, NodeReady, NodeSetup, RuntimeConfig,
 )
 from vsm_actors.actors.thespian_base import start_system
-from vsm_actors.core.channel import VsmChannelType
-from vsm_actors.core.messages import MessageEnvelope
-from vsm_actors.core.task import TaskPacket
-from vsm_actors.genome_files import load_genome
+from vsm_actors.core.model.channel import VsmChannelType
+from vsm_actors.core.model.messages import MessageEnvelope
+from vsm_actors.core.model.task import TaskPacket
+from vsm_actors.files.genome_files import load_genome
 from vsm_actors.ledger import EventQuery, open_ledger
 
 from .conftest import GENOMES, descendants, scripted, session_members, session_of, wait_until

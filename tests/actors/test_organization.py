@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from vsm_actors.actors.supervisor import process_alive
-from vsm_actors.core.capability import LeafOperationSpec
-from vsm_actors.core.node import NodeLifecycleStatus, PromptComponent, PromptSection, ToolSpec, ViableNode
-from vsm_actors.core.patch import AddChild, AddPromptComponent, AddTool, RemoveSubtree, SetNodeStatus
-from vsm_actors.core.task import TaskOutcomeStatus
+from vsm_actors.core.model.capability import LeafOperationSpec
+from vsm_actors.core.model.node import NodeLifecycleStatus, PromptComponent, PromptSection, ToolSpec, ViableNode
+from vsm_actors.core.model.patch import AddChild, AddPromptComponent, AddTool, RemoveSubtree, SetNodeStatus
+from vsm_actors.core.model.task import TaskOutcomeStatus
 from vsm_actors.system import make_directive
 
 from .conftest import scripted, wait_until

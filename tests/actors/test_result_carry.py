@@ -11,9 +11,9 @@ import pytest
 from thespian.actors import Actor
 
 from vsm_actors.actors.protocol import ResultWithEvents, RuntimeConfig
-from vsm_actors.core.events import LedgerEventKind
-from vsm_actors.core.messages import MessageEnvelope
-from vsm_actors.core.task import TaskResult
+from vsm_actors.core.model.events import LedgerEventKind
+from vsm_actors.core.model.messages import MessageEnvelope
+from vsm_actors.core.model.task import TaskResult
 
 from .conftest import scripted, wait_until
 from .test_node_actor import events, new_task, pumped, task_envelope, wired_leaf

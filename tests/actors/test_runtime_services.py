@@ -6,7 +6,7 @@ from __future__ import annotations
 from vsm_actors import codec
 from vsm_actors.actors import runtime
 from vsm_actors.actors.runtime import Services
-from vsm_actors.core.task import TaskResult
+from vsm_actors.core.model.task import TaskResult
 
 
 def result(n: int) -> TaskResult:

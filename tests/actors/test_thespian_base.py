@@ -118,7 +118,7 @@ def test_a_ledger_write_reads_short() -> None:
     from datetime import datetime, timezone
 
     from vsm_actors.actors.protocol import DirectiveDone, LedgerWrite
-    from vsm_actors.core.events import LedgerEvent, LedgerEventKind
+    from vsm_actors.core.model.events import LedgerEvent, LedgerEventKind
 
     event = LedgerEvent.new(LedgerEventKind.TaskRouted, {"big": "x" * 10_000}, id="e",
                             created_at=datetime.now(timezone.utc))

@@ -15,10 +15,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vsm_actors import codec
-from vsm_actors.core.events import LedgerEvent, LedgerEventKind
-from vsm_actors.core.task import RiskClass, TaskOutcomeStatus
-from vsm_actors.core.trace import TaskTrace
-from vsm_actors.core.variants import Other
+from vsm_actors.core.model.events import LedgerEvent, LedgerEventKind
+from vsm_actors.core.model.task import RiskClass, TaskOutcomeStatus
+from vsm_actors.core.model.trace import TaskTrace
+from vsm_actors.core.model.variants import Other
 from vsm_actors.ledger._handover import _may_hold_nonfinite, batch_seq, decode_batch, encode_batch
 from vsm_actors.ledger._rows import event_row, trace_rows
 from vsm_actors.ledger.base import LedgerSerializationError

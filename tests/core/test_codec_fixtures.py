@@ -7,7 +7,16 @@ import json
 import pytest
 
 from vsm_actors import codec
-from vsm_actors.core import events, fitness, genome, messages, patch, payloads, records, suggestion, task, trace
+from vsm_actors.core.model import events
+from vsm_actors.core.evolution import fitness
+from vsm_actors.core.model import genome
+from vsm_actors.core.model import messages
+from vsm_actors.core.model import patch
+from vsm_actors.core.model import payloads
+from vsm_actors.core.model import records
+from vsm_actors.core.model import suggestion
+from vsm_actors.core.model import task
+from vsm_actors.core.model import trace
 
 FIXTURE_TYPES = {
     "AddChannel": patch.GenomePatch,
@@ -103,7 +112,7 @@ def test_genome_extension_genes_are_omitted_when_default(fixtures_dir):
     data = json.loads((fixtures_dir / "OrganizationalGenome.json").read_text())
     g = codec.from_wire(data, genome.OrganizationalGenome)
     assert "relations" not in codec.to_wire(g)
-    from vsm_actors.core.genes import Relation
+    from vsm_actors.core.model.genes import Relation
     from attrs import evolve
     g2 = evolve(g, relations=(Relation(id="r", kind="peer", from_="root", to="coder"),))
     wire = codec.to_wire(g2)

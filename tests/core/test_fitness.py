@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from attrs import evolve
 
-from vsm_actors.core.fitness import (
+from vsm_actors.core.evolution.fitness import (
     AttributionWeights,
     FitnessWeights,
     coordination_units,
@@ -15,8 +15,8 @@ from vsm_actors.core.fitness import (
     summarize_attributed_fitness,
     summarize_direct_fitness,
 )
-from vsm_actors.core.ids import SequentialIds
-from vsm_actors.core.trace import DelayedTraceAdjustment, TaskTrace
+from vsm_actors.core.model.ids import SequentialIds
+from vsm_actors.core.model.trace import DelayedTraceAdjustment, TaskTrace
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import pytest
 from attrs import evolve
 
-from vsm_actors.core.capability import CapabilitySet, LeafOperationSpec
-from vsm_actors.core.channel import ChannelDirection, VsmChannelType
-from vsm_actors.core.genes import Relation, RoutingRule
-from vsm_actors.core.genome import GenomeError, OrganizationalGenome
-from vsm_actors.core.node import NodeLifecycleStatus, PromptComponent, PromptSection, ToolSpec, ViableNode
-from vsm_actors.core.patch import (
+from vsm_actors.core.model.capability import CapabilitySet, LeafOperationSpec
+from vsm_actors.core.model.channel import ChannelDirection, VsmChannelType
+from vsm_actors.core.model.genes import Relation, RoutingRule
+from vsm_actors.core.model.genome import GenomeError, OrganizationalGenome
+from vsm_actors.core.model.node import NodeLifecycleStatus, PromptComponent, PromptSection, ToolSpec, ViableNode
+from vsm_actors.core.model.patch import (
     AddChannel, AddPromptComponent, AddTool, Batch, PatchError, PromoteLeafToMetasystem,
     RemoveChannel, RemovePromptComponent, RemoveSubtree, RemoveTool, SetNodeStatus, apply_patch,
 )
-from vsm_actors.core.validation import GenomeValidationError, check_genome, validate_genome
+from vsm_actors.core.model.validation import GenomeValidationError, check_genome, validate_genome
 
 
 def seed() -> OrganizationalGenome:

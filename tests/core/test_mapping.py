@@ -7,19 +7,19 @@ from attrs import evolve
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vsm_actors.core.capability import LeafOperationKind, LeafOperationSpec
-from vsm_actors.core.channel import VsmChannelType
-from vsm_actors.core.genome import OrganizationalGenome
-from vsm_actors.core.ids import SequentialIds
-from vsm_actors.core.mapping import (
+from vsm_actors.core.model.capability import LeafOperationKind, LeafOperationSpec
+from vsm_actors.core.model.channel import VsmChannelType
+from vsm_actors.core.model.genome import OrganizationalGenome
+from vsm_actors.core.model.ids import SequentialIds
+from vsm_actors.core.control.mapping import (
     DecompositionRole,
     DirectiveTaskMapper,
     decompose,
     target_child_for_role,
     wants_decomposition,
 )
-from vsm_actors.core.node import NodeLifecycleStatus, System3Config, ViableNode
-from vsm_actors.core.predicates import (
+from vsm_actors.core.model.node import NodeLifecycleStatus, System3Config, ViableNode
+from vsm_actors.core.control.predicates import (
     DomainKeywordHint,
     _mentions,
     extract_static_predicates,
@@ -27,7 +27,7 @@ from vsm_actors.core.predicates import (
     path_like_tokens,
     split_list_items,
 )
-from vsm_actors.core.task import Directive, RiskClass
+from vsm_actors.core.model.task import Directive, RiskClass
 
 REPO = ("Cargo.toml", "crates/vsm-controller/src/mapper.rs", "crates/vsm-controller/src/runtime.rs",
         "crates/vsm-core/src/task.rs", "crates/vsm-worker/src/harness.rs")

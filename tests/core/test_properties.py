@@ -9,16 +9,22 @@ import attrs
 from hypothesis import given, settings, strategies as st
 
 from vsm_actors import codec
-from vsm_actors.core import events, fitness, payloads, records, suggestion, task, trace
-from vsm_actors.core.capability import EXECUTION_CAPABILITIES, LeafOperationSpec
-from vsm_actors.core.genome import OrganizationalGenome
-from vsm_actors.core.messages import MessageEnvelope
-from vsm_actors.core.node import NodeLifecycleStatus, PromptComponent, PromptSection, ToolSpec, ViableNode
-from vsm_actors.core.patch import (
+from vsm_actors.core.model import events
+from vsm_actors.core.evolution import fitness
+from vsm_actors.core.model import payloads
+from vsm_actors.core.model import records
+from vsm_actors.core.model import suggestion
+from vsm_actors.core.model import task
+from vsm_actors.core.model import trace
+from vsm_actors.core.model.capability import EXECUTION_CAPABILITIES, LeafOperationSpec
+from vsm_actors.core.model.genome import OrganizationalGenome
+from vsm_actors.core.model.messages import MessageEnvelope
+from vsm_actors.core.model.node import NodeLifecycleStatus, PromptComponent, PromptSection, ToolSpec, ViableNode
+from vsm_actors.core.model.patch import (
     AddChild, AddPromptComponent, AddTool, Batch, PatchError, PromoteLeafToMetasystem, RemoveSubtree,
     RemoveTool, SetNodeStatus, apply_patch,
 )
-from vsm_actors.core.validation import validate_genome
+from vsm_actors.core.model.validation import validate_genome
 
 names = st.text(alphabet="abcdefghij-", min_size=1, max_size=6)
 operations = st.sampled_from([LeafOperationSpec.coding(), LeafOperationSpec.reviewer(),
@@ -162,7 +168,7 @@ def test_codec_round_trips_generated_genomes(data):
 
 
 def _payload_type(cls):
-    from vsm_actors.core.messages import PAYLOAD_CLASSES
+    from vsm_actors.core.model.messages import PAYLOAD_CLASSES
     return next(k for k, v in PAYLOAD_CLASSES.items() if v is cls)
 
 

@@ -6,10 +6,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from vsm_actors.core.genome import OrganizationalGenome
-from vsm_actors.core.node import NodeLifecycleStatus, ViableNode
-from vsm_actors.core.patch import SetNodeStatus
-from vsm_actors.core.records import (
+from vsm_actors.core.model.genome import OrganizationalGenome
+from vsm_actors.core.model.node import NodeLifecycleStatus, ViableNode
+from vsm_actors.core.model.patch import SetNodeStatus
+from vsm_actors.core.model.records import (
     COMPLETED_TRIAL_STATUSES,
     EvolutionPolicy,
     GenomeSnapshot,
@@ -22,8 +22,8 @@ from vsm_actors.core.records import (
     role_from_storage_key,
     role_storage_key,
 )
-from vsm_actors.core.suggestion import GeneSuggestion, GeneSuggestionSourceKind
-from vsm_actors.core.variants import Other
+from vsm_actors.core.model.suggestion import GeneSuggestion, GeneSuggestionSourceKind
+from vsm_actors.core.model.variants import Other
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 T1 = T0 + timedelta(minutes=5)

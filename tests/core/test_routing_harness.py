@@ -9,18 +9,18 @@ from datetime import datetime, timezone
 import pytest
 from attrs import evolve
 
-from vsm_actors.core.capability import LeafOperationSpec
-from vsm_actors.core.channel import ChannelPriority, VsmChannelType
-from vsm_actors.core.genes import RoutingRule
-from vsm_actors.core.genome import OrganizationalGenome
-from vsm_actors.core.harness import NotExecutable, Outcome, check_executable, finish
-from vsm_actors.core.messages import MessageEnvelope
-from vsm_actors.core.node import NodeLifecycleStatus, System5Policy, ViableNode
-from vsm_actors.core.routing import (
+from vsm_actors.core.model.capability import LeafOperationSpec
+from vsm_actors.core.model.channel import ChannelPriority, VsmChannelType
+from vsm_actors.core.model.genes import RoutingRule
+from vsm_actors.core.model.genome import OrganizationalGenome
+from vsm_actors.core.control.harness import NotExecutable, Outcome, check_executable, finish
+from vsm_actors.core.model.messages import MessageEnvelope
+from vsm_actors.core.model.node import NodeLifecycleStatus, System5Policy, ViableNode
+from vsm_actors.core.control.routing import (
     RouteDecision, RoutingError, choose_child, outbound_channel, outbound_priority, result_envelope,
     routed_task_envelope,
 )
-from vsm_actors.core.task import RiskClass, StaticTaskPredicates, TaskOutcomeStatus, TaskPacket, TaskResult
+from vsm_actors.core.model.task import RiskClass, StaticTaskPredicates, TaskOutcomeStatus, TaskPacket, TaskResult
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 _ids = itertools.count()

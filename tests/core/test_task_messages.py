@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 import attrs
 import pytest
 
-from vsm_actors.core.channel import ChannelPriority, VsmChannelType
-from vsm_actors.core.events import (
+from vsm_actors.core.model.channel import ChannelPriority, VsmChannelType
+from vsm_actors.core.model.events import (
     EventFilter,
     LedgerEvent,
     LedgerEventKind,
@@ -16,8 +16,8 @@ from vsm_actors.core.events import (
     kind_from_storage_key,
     kind_storage_key,
 )
-from vsm_actors.core.ids import SequentialIds
-from vsm_actors.core.messages import (
+from vsm_actors.core.model.ids import SequentialIds
+from vsm_actors.core.model.messages import (
     PAYLOAD_CLASSES,
     PAYLOAD_TYPE_NAMES,
     BuiltinPayloadType,
@@ -28,9 +28,9 @@ from vsm_actors.core.messages import (
     payload_type_of,
     routing_key,
 )
-from vsm_actors.core.node import NodeLifecycleStatus
-from vsm_actors.core.patch import SetNodeStatus
-from vsm_actors.core.payloads import (
+from vsm_actors.core.model.node import NodeLifecycleStatus
+from vsm_actors.core.model.patch import SetNodeStatus
+from vsm_actors.core.model.payloads import (
     AlgedonicSignal,
     AlgedonicSourceKind,
     AlgedonicValence,
@@ -41,7 +41,7 @@ from vsm_actors.core.payloads import (
     ThreeFourHomeostatKind,
     ThreeFourHomeostatSignal,
 )
-from vsm_actors.core.suggestion import (
+from vsm_actors.core.model.suggestion import (
     CompareAgainstKind,
     GeneSuggestion,
     GeneSuggestionSourceKind,
@@ -49,7 +49,7 @@ from vsm_actors.core.suggestion import (
     TrialMode,
     TrialSafetyLimits,
 )
-from vsm_actors.core.task import (
+from vsm_actors.core.model.task import (
     Directive,
     RiskClass,
     StaticTaskPredicates,
@@ -58,8 +58,8 @@ from vsm_actors.core.task import (
     TaskPacket,
     TaskResult,
 )
-from vsm_actors.core.trace import TaskTrace
-from vsm_actors.core.variants import Other
+from vsm_actors.core.model.trace import TaskTrace
+from vsm_actors.core.model.variants import Other
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from vsm_actors.core.capability import LeafOperationSpec
-from vsm_actors.core.events import EventKind, LedgerEvent
-from vsm_actors.core.genome import OrganizationalGenome
-from vsm_actors.core.node import NodeLifecycleStatus, ViableNode
-from vsm_actors.core.patch import SetNodeStatus
-from vsm_actors.core.records import (
+from vsm_actors.core.model.capability import LeafOperationSpec
+from vsm_actors.core.model.events import EventKind, LedgerEvent
+from vsm_actors.core.model.genome import OrganizationalGenome
+from vsm_actors.core.model.node import NodeLifecycleStatus, ViableNode
+from vsm_actors.core.model.patch import SetNodeStatus
+from vsm_actors.core.model.records import (
     CandidateObjectiveSnapshot, EvolutionGenerationRecord, PopulationArchiveRecord, PopulationArchiveStatus,
     StoredTrialRecord,
 )
-from vsm_actors.core.suggestion import GeneSuggestion, GeneSuggestionSourceKind, TrialMode
-from vsm_actors.core.trace import TaskTrace
+from vsm_actors.core.model.suggestion import GeneSuggestion, GeneSuggestionSourceKind, TrialMode
+from vsm_actors.core.model.trace import TaskTrace
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 

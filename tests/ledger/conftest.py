@@ -15,7 +15,7 @@ from pathlib import Path
 import peewee as pw
 import pytest
 
-from vsm_actors.core.ids import SteppingClock
+from vsm_actors.core.model.ids import SteppingClock
 from vsm_actors.ledger import Ledger, MemoryLedger, PeeweeLedger
 
 POSTGRES_URL = os.environ.get("VSM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -9,11 +9,11 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-from vsm_actors.core.events import EventFilter
+from vsm_actors.core.model.events import EventFilter
 from vsm_actors.ledger._checkpoint import WalCheckpointer
 from vsm_actors.ledger.store import PeeweeLedger
 
-from vsm_actors.core.events import LedgerEventKind
+from vsm_actors.core.model.events import LedgerEventKind
 
 from .builders import event
 

@@ -7,11 +7,11 @@ import math
 import pytest
 from attrs import evolve
 
-from vsm_actors.core.events import EventFilter, LedgerEventKind as K, TraceWindow
-from vsm_actors.core.records import (
+from vsm_actors.core.model.events import EventFilter, LedgerEventKind as K, TraceWindow
+from vsm_actors.core.model.records import (
     GenomeSnapshot, GenomeSnapshotRoleKind, PopulationArchiveStatus as PA, StoredTrialDecision, StoredTrialStatus,
 )
-from vsm_actors.core.variants import Other
+from vsm_actors.core.model.variants import Other
 from vsm_actors.ledger import (
     EventQuery, Ledger, LedgerConflictError, LedgerError, LedgerSerializationError,
 )

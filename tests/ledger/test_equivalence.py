@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from vsm_actors.core.events import LedgerEventKind as K, TraceWindow
-from vsm_actors.core.variants import Other
+from vsm_actors.core.model.events import LedgerEventKind as K, TraceWindow
+from vsm_actors.core.model.variants import Other
 from vsm_actors.ledger import EventQuery, MemoryLedger, PeeweeLedger
 
 from .builders import at, event, trace

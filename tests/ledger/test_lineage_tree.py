@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from attrs import evolve
 
-from vsm_actors.core.events import LedgerEventKind as K
-from vsm_actors.core.variants import Other
+from vsm_actors.core.model.events import LedgerEventKind as K
+from vsm_actors.core.model.variants import Other
 from vsm_actors.ledger.lineage_tree import Usage, build_directive_tree, directive_status, render_tree
 
 from .builders import event, trace

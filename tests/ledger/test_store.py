@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from vsm_actors.core.events import EventFilter, LedgerEventKind as K, TraceWindow
+from vsm_actors.core.model.events import EventFilter, LedgerEventKind as K, TraceWindow
 from vsm_actors.ledger import (
     LedgerError, LedgerFullError, MemoryLedger, PeeweeLedger, open_ledger,
 )

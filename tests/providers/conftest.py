@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vsm_actors.core.node import ModelSpec
+from vsm_actors.core.model.node import ModelSpec
 from vsm_actors.providers import ModelRequest
 
 CANNED_RESPONSE = {

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from vsm_actors.core.node import ModelSpec
+from vsm_actors.core.model.node import ModelSpec
 from vsm_actors.providers import (
     InvalidResponse,
     MissingConfig,

@@ -17,18 +17,18 @@ from datetime import timedelta
 from attrs import evolve
 from thespian.actors import WakeupMessage
 
-from ..core.channel import VsmChannelType
-from ..core.events import LedgerEventKind
-from ..core.harness import NotExecutable, Outcome, check_executable, finish
-from ..core.ledger_events import EventFactory
-from ..core.mapping import (
+from ..core.model.channel import VsmChannelType
+from ..core.model.events import LedgerEventKind
+from ..core.control.harness import NotExecutable, Outcome, check_executable, finish
+from ..core.control.ledger_events import EventFactory
+from ..core.control.mapping import (
     MAPPED_SINGLE_TASK, MAPPED_SPLIT_ROOT, SPLIT_POLICY, DirectiveTaskMapper, decompose, wants_decomposition,
 )
-from ..core.messages import MessageEnvelope
-from ..core.prompt import build_instructions
-from ..core.routing import RoutingError, choose_child, result_envelope, routed_task_envelope
-from ..core.task import Directive, TaskPacket, TaskResult
-from ..core.variants import debug_name
+from ..core.model.messages import MessageEnvelope
+from ..core.control.prompt import build_instructions
+from ..core.control.routing import RoutingError, choose_child, result_envelope, routed_task_envelope
+from ..core.model.task import Directive, TaskPacket, TaskResult
+from ..core.model.variants import debug_name
 from ..providers import ModelProviderError, ModelRequest, make_provider
 from .base import VsmActor
 from .protocol import (

@@ -9,11 +9,11 @@ from __future__ import annotations
 from attrs import field, frozen
 from attrs.validators import in_
 
-from ..core.events import LedgerEvent
-from ..core.genome import OrganizationalGenome
-from ..core.messages import MessageEnvelope
-from ..core.task import Directive, TaskResult
-from ..core.trace import TaskTrace
+from ..core.model.events import LedgerEvent
+from ..core.model.genome import OrganizationalGenome
+from ..core.model.messages import MessageEnvelope
+from ..core.model.task import Directive, TaskResult
+from ..core.model.trace import TaskTrace
 
 
 @frozen(kw_only=True)

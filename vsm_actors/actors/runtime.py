@@ -12,8 +12,8 @@ import weakref
 from datetime import datetime, timezone
 
 from .. import codec
-from ..core.ids import SequentialIds, SteppingClock
-from ..core.task import TaskResult
+from ..core.model.ids import SequentialIds, SteppingClock
+from ..core.model.task import TaskResult
 
 
 class TimeOrderedIds:

@@ -16,10 +16,10 @@ from attrs import evolve
 from thespian.actors import ActorExitRequest, ChildActorExited, WakeupMessage
 
 from .. import codec
-from ..core.events import LedgerEvent, LedgerEventKind
-from ..core.variants import Other
-from ..core.patch import PatchError, apply_patch, patch_kind
-from ..core.validation import validate_genome
+from ..core.model.events import LedgerEvent, LedgerEventKind
+from ..core.model.variants import Other
+from ..core.model.patch import PatchError, apply_patch, patch_kind
+from ..core.model.validation import validate_genome
 from .base import VsmActor
 from .ledger_actor import LedgerActor
 from .node_actor import NodeActor

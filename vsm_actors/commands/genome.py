@@ -8,14 +8,14 @@ import os
 import click
 
 from .. import codec
-from ..core.genome import OrganizationalGenome
-from ..core.patch import GenomePatch, PatchError, apply_patch
-from ..core.validation import validate_genome
-from ..genome_diff import diff_genomes
-from ..genome_files import GenomeFileError, error_paths, genome_to_concise, genome_to_full, load_genome
-from ..genome_render import render_tree, tree_data
-from ..safe_load import DocumentError, load_document
-from ..schema import genome_file_schema
+from ..core.model.genome import OrganizationalGenome
+from ..core.model.patch import GenomePatch, PatchError, apply_patch
+from ..core.model.validation import validate_genome
+from ..files.genome_diff import diff_genomes
+from ..files.genome_files import GenomeFileError, error_paths, genome_to_concise, genome_to_full, load_genome
+from ..files.genome_render import render_tree, tree_data
+from ..files.safe_load import DocumentError, load_document
+from ..files.schema import genome_file_schema
 from .common import BadInput, emit_json, output_option
 
 

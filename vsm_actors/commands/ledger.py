@@ -22,10 +22,10 @@ from typing import Any, TextIO
 import click
 
 from .. import codec
-from ..core.events import LedgerEvent, LedgerEventKind, TraceWindow, kind_from_storage_key
-from ..core.records import role_storage_key
-from ..core.trace import TaskTrace
-from ..core.variants import Other
+from ..core.model.events import LedgerEvent, LedgerEventKind, TraceWindow, kind_from_storage_key
+from ..core.model.records import role_storage_key
+from ..core.model.trace import TaskTrace
+from ..core.model.variants import Other
 from ..ledger import DEFAULT_LEDGER, MEMORY_URL, EventQuery, Ledger, LedgerError, open_ledger
 from ..ledger._database import parse_target
 from ..ledger.lineage import LINEAGE_KINDS, TASK_OUTCOME_KINDS, lineage_task_ids

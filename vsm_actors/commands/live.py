@@ -19,7 +19,7 @@ from .._posix import kill_session
 from ..actors.protocol import Boot, Booted, RuntimeConfig, StatusReply, StatusRequest
 from ..actors.supervisor import OrganizationActor
 from ..actors.thespian_base import free_port, join_system, start_system
-from ..genome_render import render_tree
+from ..files.genome_render import render_tree
 from ..system import SUPERVISOR_NAME, Organization, OrganizationError
 from .common import BadInput, emit_json, output_option
 from .genome import read_genome
@@ -151,7 +151,7 @@ def status_cmd(state_dir, output) -> None:
     """The live tree: each node's kind, capabilities, process and restarts."""
     reply = attach(state_dir).status()
     if output == "json":
-        from ..genome_render import tree_data
+        from ..files.genome_render import tree_data
         emit_json({"tree": tree_data(reply.genome), "pids": reply.pids, "restarts": reply.restarts})
         return
     click.echo(render_tree(reply.genome))

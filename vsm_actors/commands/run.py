@@ -9,8 +9,8 @@ import sys
 import click
 
 from ..actors.protocol import ProviderSpec, RuntimeConfig
-from ..core.task import TaskResult
-from ..safe_load import DocumentError, load_document
+from ..core.model.task import TaskResult
+from ..files.safe_load import DocumentError, load_document
 from ..system import Organization, OrganizationError, make_directive
 from .common import BadInput, emit_json, output_option
 from .genome import read_genome

@@ -7,7 +7,7 @@ JSON keyed by trial or generation, stay here.
 
 from __future__ import annotations
 
-from ..core.records import (
+from ..core.model.records import (
     COMPLETED_TRIAL_STATUSES, PARETO_ARCHIVE_STATUSES, EvolutionGenerationRecord, PopulationArchiveRecord,
     StoredTrialRecord, StoredTrialStatus,
 )

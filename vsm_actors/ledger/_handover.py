@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from .. import codec
-from ..core.events import LedgerEventKind
+from ..core.model.events import LedgerEventKind
 from ._rows import event_data, event_row_from_data, trace_row_from_data
 
 _MARSHAL, _PICKLE = b"M", b"P"

@@ -14,11 +14,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from .. import codec
-from ..core.events import LedgerEvent, kind_from_storage_key, kind_storage_key
-from ..core.records import (
+from ..core.model.events import LedgerEvent, kind_from_storage_key, kind_storage_key
+from ..core.model.records import (
     EvolutionGenerationRecord, GenomeSnapshot, PopulationArchiveRecord, StoredTrialRecord, role_storage_key,
 )
-from ..core.trace import TaskTrace
+from ..core.model.trace import TaskTrace
 from .base import LedgerSerializationError
 from .query import timestamp_us
 

@@ -28,14 +28,14 @@ from datetime import datetime, timezone
 from types import TracebackType
 from typing import Callable
 
-from ..core.events import EventFilter, LedgerEvent, TraceWindow
-from ..core.genome import OrganizationalGenome
-from ..core.ids import GenomeId, NodeId
-from ..core.records import (
+from ..core.model.events import EventFilter, LedgerEvent, TraceWindow
+from ..core.model.genome import OrganizationalGenome
+from ..core.model.ids import GenomeId, NodeId
+from ..core.model.records import (
     EvolutionGenerationRecord, GenomeSnapshot, GenomeSnapshotRole, GenomeSnapshotRoleKind,
     PopulationArchiveRecord, StoredTrialRecord,
 )
-from ..core.trace import TaskTrace
+from ..core.model.trace import TaskTrace
 from .lineage import LINEAGE_KINDS, TASK_OUTCOME_KINDS, DirectiveLineage, build_lineage, lineage_task_ids
 from .query import EventQuery
 

@@ -12,8 +12,8 @@ from datetime import datetime
 
 from attrs import frozen
 
-from ..core.events import LedgerEvent, LedgerEventKind
-from ..core.ids import DirectiveId, GenomeId, NodeId, TaskId
+from ..core.model.events import LedgerEvent, LedgerEventKind
+from ..core.model.ids import DirectiveId, GenomeId, NodeId, TaskId
 
 LINEAGE_KINDS = (
     LedgerEventKind.DirectiveAccepted, LedgerEventKind.TaskMapped, LedgerEventKind.TaskRouted,

@@ -21,8 +21,8 @@ from typing import Any
 from attrs import field, frozen, mutable
 
 from ..codec import format_timestamp
-from ..core.events import LedgerEvent, LedgerEventKind
-from ..core.trace import TaskTrace
+from ..core.model.events import LedgerEvent, LedgerEventKind
+from ..core.model.trace import TaskTrace
 
 _K = LedgerEventKind
 

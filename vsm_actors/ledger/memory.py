@@ -15,14 +15,14 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
-from ..core.events import EventFilter, LedgerEvent, TraceWindow
-from ..core.genome import OrganizationalGenome
-from ..core.ids import GenomeId, NodeId
-from ..core.records import (
+from ..core.model.events import EventFilter, LedgerEvent, TraceWindow
+from ..core.model.genome import OrganizationalGenome
+from ..core.model.ids import GenomeId, NodeId
+from ..core.model.records import (
     COMPLETED_TRIAL_STATUSES, PARETO_ARCHIVE_STATUSES, EvolutionGenerationRecord, GenomeSnapshot,
     GenomeSnapshotRole, PopulationArchiveRecord, StoredTrialRecord, StoredTrialStatus, role_storage_key,
 )
-from ..core.trace import TaskTrace
+from ..core.model.trace import TaskTrace
 from . import _rows
 from ._rows import Row
 from .base import Ledger, LedgerConflictError, LedgerError, champion_snapshot, utc_now

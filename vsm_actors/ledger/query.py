@@ -13,11 +13,11 @@ from typing import Literal
 
 from attrs import frozen
 
-from ..core.events import (
+from ..core.model.events import (
     EventFilter, EventKind, LedgerEvent, LedgerEventKind, kind_from_storage_key, kind_storage_key,
 )
-from ..core.ids import GenomeId, SuggestionId
-from ..core.variants import Other
+from ..core.model.ids import GenomeId, SuggestionId
+from ..core.model.variants import Other
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 

@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 
 import peewee as pw
 
-from ..core.events import EventFilter, LedgerEvent, TraceWindow
-from ..core.genome import OrganizationalGenome
-from ..core.ids import GenomeId, NodeId
-from ..core.records import GenomeSnapshot, GenomeSnapshotRole, role_storage_key
-from ..core.trace import TaskTrace
+from ..core.model.events import EventFilter, LedgerEvent, TraceWindow
+from ..core.model.genome import OrganizationalGenome
+from ..core.model.ids import GenomeId, NodeId
+from ..core.model.records import GenomeSnapshot, GenomeSnapshotRole, role_storage_key
+from ..core.model.trace import TaskTrace
 from . import _rows
 from ._checkpoint import WalCheckpointer
 from ._database import Target, conflict_error, insert_rows, make_database, masked_error, parse_target, translate_errors

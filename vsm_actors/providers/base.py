@@ -28,7 +28,7 @@ from typing import Protocol, runtime_checkable
 
 from attrs import field, frozen
 
-from ..core.node import ModelSpec
+from ..core.model.node import ModelSpec
 
 __all__ = [
     "InvalidResponse",

@@ -9,11 +9,11 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import attrs
 
-from .core.capability import OPERATION_PRESETS
-from .core.genome import OrganizationalGenome
-from .core.node import ViableNode
-from .core.patch import GenomePatch, PATCH_TYPES
-from .core.variants import NEWTYPE_VARIANTS
+from ..core.model.capability import OPERATION_PRESETS
+from ..core.model.genome import OrganizationalGenome
+from ..core.model.node import ViableNode
+from ..core.model.patch import GenomePatch, PATCH_TYPES
+from ..core.model.variants import NEWTYPE_VARIANTS
 
 SCHEMA_ID = "https://vsm-actors.invalid/schema/genome.json"
 _RENAMES = {"from_": "from"}

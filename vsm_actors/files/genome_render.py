@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .core.genome import OrganizationalGenome
-from .core.node import NodeLifecycleStatus, ViableNode
-from .core.variants import debug_name
+from ..core.model.genome import OrganizationalGenome
+from ..core.model.node import NodeLifecycleStatus, ViableNode
+from ..core.model.variants import debug_name
 
 
 def node_label(node: ViableNode) -> str:

@@ -15,12 +15,12 @@ from typing import Any
 
 import cattrs
 
-from . import codec
-from .core.capability import OPERATION_PRESETS
-from .core.channel import standard_bundle
-from .core.genome import OrganizationalGenome
-from .core.node import ViableNode
-from .core.validation import validate_genome
+from .. import codec
+from ..core.model.capability import OPERATION_PRESETS
+from ..core.model.channel import standard_bundle
+from ..core.model.genome import OrganizationalGenome
+from ..core.model.node import ViableNode
+from ..core.model.validation import validate_genome
 from .safe_load import Document, DocumentError, Limits, _gc_paused, load_document, load_text
 
 CONCISE_KEYS = ("id", "root", "channels", "lineage", "metadata", "relations", "routing_rules",

@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Callable
 
-from .events import LedgerEvent, LedgerEventKind
-from .messages import MessageEnvelope
+from ..model.events import LedgerEvent, LedgerEventKind
+from ..model.messages import MessageEnvelope
 from .routing import RouteDecision
-from .task import Directive, TaskPacket, TaskResult
-from .variants import Other
+from ..model.task import Directive, TaskPacket, TaskResult
+from ..model.variants import Other
 
 # task metadata keys copied into TaskRouted payloads when present (handoff, management,
 # coordination and command relays)

@@ -8,11 +8,11 @@ from datetime import datetime
 
 from attrs import frozen
 
-from .genome import OrganizationalGenome
+from ..model.genome import OrganizationalGenome
 from .routing import leaf_can_take
-from .task import TaskArtifact, TaskPacket, TaskResult
-from .trace import TaskTrace
-from .messages import MessageEnvelope
+from ..model.task import TaskArtifact, TaskPacket, TaskResult
+from ..model.trace import TaskTrace
+from ..model.messages import MessageEnvelope
 
 # task metadata copied onto results and traces so lineage survives the trip upwards
 _PROPAGATED_KEYS = (

@@ -8,8 +8,8 @@ from collections.abc import Iterable, Mapping
 
 from attrs import frozen
 
-from .ids import NodeId
-from .trace import TaskTrace
+from ..model.ids import NodeId
+from ..model.trace import TaskTrace
 
 
 @frozen(kw_only=True)

@@ -5,7 +5,7 @@ checked as the parser goes (a 10,000-level document fails at level `max_depth + 
 `RecursionError`). Every tag, anchor and alias is refused on sight. Plain scalars are resolved
 by the YAML 1.2 core schema; quoted and block scalars are strings.
 
-Problems are raised as `YamlProblem(line, col, message)`, 1-based; `vsm_actors.safe_load`
+Problems are raised as `YamlProblem(line, col, message)`, 1-based; `vsm_actors.files.safe_load`
 adds the file name. This module also holds the small helpers both loaders use in messages.
 """
 
@@ -51,7 +51,7 @@ class YamlProblem(Exception):
 
 
 class YamlLimits(Protocol):
-    """The part of `vsm_actors.safe_load.Limits` this module reads."""
+    """The part of `vsm_actors.files.safe_load.Limits` this module reads."""
 
     @property
     def max_depth(self) -> int: ...

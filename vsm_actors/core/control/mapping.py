@@ -14,13 +14,13 @@ from typing import Iterable, Mapping
 
 from attrs import evolve, frozen
 
-from .capability import LeafOperationKind
-from .channel import VsmChannelType
-from .genome import OrganizationalGenome
-from .ids import IdFactory, TaskId
-from .node import NodeLifecycleStatus, ViableNode
+from ..model.capability import LeafOperationKind
+from ..model.channel import VsmChannelType
+from ..model.genome import OrganizationalGenome
+from ..model.ids import IdFactory, TaskId
+from ..model.node import NodeLifecycleStatus, ViableNode
 from .predicates import DomainKeywordHint, extract_static_predicates, is_truthy
-from .task import Directive, RiskClass, TaskPacket
+from ..model.task import Directive, RiskClass, TaskPacket
 
 # `decomposition_policy` labels written in TaskMapped payloads (how a task came to exist)
 MAPPED_SINGLE_TASK = "system3_single_task"

@@ -18,10 +18,10 @@ What is refused, and why:
   longer than `Limits.max_key_length`, and non-finite numbers (`NaN`, `Infinity`, `.inf`,
   `1e999`), which the JSON wire format cannot carry.
 
-YAML is read from ruamel.yaml's event stream with an explicit stack (`vsm_actors._safe_yaml`),
+YAML is read from ruamel.yaml's event stream with an explicit stack (`vsm_actors.files._safe_yaml`),
 so nesting depth is checked as the parser goes and positions come from the parser itself.
 JSON goes through `json.loads`, the fast path for large genomes, followed by an iterative check
-of the limits; its positions are computed only when asked for (`vsm_actors._json_positions`).
+of the limits; its positions are computed only when asked for (`vsm_actors.files._json_positions`).
 The garbage collector is paused while a JSON document is parsed: the parse builds no cycles,
 and collections in the middle of it only cost time (they more than double it for large files).
 """
@@ -41,8 +41,8 @@ from typing import Any, Literal
 
 import attrs
 
-from vsm_actors._json_positions import first_too_deep, key_offsets, line_col, locate_offset
-from vsm_actors._safe_yaml import YamlProblem, format_path, kind_name, load_yaml, where
+from vsm_actors.files._json_positions import first_too_deep, key_offsets, line_col, locate_offset
+from vsm_actors.files._safe_yaml import YamlProblem, format_path, kind_name, load_yaml, where
 
 __all__ = [
     "Document",

@@ -12,7 +12,7 @@ from typing import Iterable, Mapping
 
 from attrs import frozen
 
-from .task import Directive, RiskClass, StaticTaskPredicates
+from ..model.task import Directive, RiskClass, StaticTaskPredicates
 
 _PATH_EXTENSIONS = (
     ".rs", ".toml", ".md", ".json", ".yaml", ".yml", ".sql", ".ts", ".tsx", ".js", ".jsx",

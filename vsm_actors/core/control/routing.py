@@ -16,12 +16,12 @@ from datetime import datetime
 
 from attrs import frozen
 
-from .channel import ChannelPriority, VsmChannelType
-from .genome import OrganizationalGenome
-from .ids import NodeId
-from .messages import MessageEnvelope
-from .node import NodeLifecycleStatus, ViableNode
-from .task import RiskClass, TaskPacket, TaskResult
+from ..model.channel import ChannelPriority, VsmChannelType
+from ..model.genome import OrganizationalGenome
+from ..model.ids import NodeId
+from ..model.messages import MessageEnvelope
+from ..model.node import NodeLifecycleStatus, ViableNode
+from ..model.task import RiskClass, TaskPacket, TaskResult
 
 
 class RoutingError(Exception):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from attrs import frozen
 
-from . import codec
-from .core.genome import OrganizationalGenome
+from .. import codec
+from ..core.model.genome import OrganizationalGenome
 
 
 @frozen

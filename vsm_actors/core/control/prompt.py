@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .node import ViableNode
+from ..model.node import ViableNode
 
 _HEADER = ("You are an operational leaf in a recursive Viable System Model coding organization.\n"
            "You must operate only within the runtime capabilities and permissions granted to this node.\n\n")
