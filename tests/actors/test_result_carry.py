@@ -49,8 +49,9 @@ def test_a_result_goes_up_with_the_events_of_its_base(base, leaf_under_probe):
     asys.tell(node, task_envelope(task))
     (sent,) = wait_until(pumped(asys, lambda: asys.ask(probe, "got?", 10)), what="the result to reach the parent")
     if base == "simple":
-        # in process: a plain result, and the leaf wrote its own trace
-        assert isinstance(sent, MessageEnvelope) and isinstance(sent.payload, TaskResult)
+        # in process: the leaf wrote its own trace; the trace rides along only to be observed
+        assert isinstance(sent, ResultWithEvents) and isinstance(sent.envelope.payload, TaskResult)
+        assert sent.events == () and sent.traces == () and [t.task_id for t in sent.observed] == [task.id]
         (written,) = wait_until(pumped(asys, lambda: events(path, "trace_written")), what="trace_written")
         assert written.task_id == task.id
         return
@@ -59,4 +60,5 @@ def test_a_result_goes_up_with_the_events_of_its_base(base, leaf_under_probe):
     assert sent.envelope.payload.task_id == task.id and sent.envelope.payload.status.value == "Completed"
     assert [e.kind for e in sent.events] == [LedgerEventKind.TraceWritten]
     assert [t.task_id for t in sent.traces] == [task.id]
+    assert [t.task_id for t in sent.observed] == [task.id]
     assert events(path, "trace_written") == []

@@ -19,9 +19,14 @@ from datetime import timedelta
 from thespian.actors import ActorExitRequest, WakeupMessage
 
 from ..ledger import MEMORY_URL, open_ledger
+from ..ledger.base import write_state
 from ..ledger.writer import WriterProcess
 from .base import VsmActor
-from .protocol import LedgerClose, LedgerClosed, LedgerLoadChampion, LedgerOpen, LedgerReady, LedgerWrite
+from ..ledger.evolution_state import load_evolution
+from .protocol import (
+    EvolutionLoaded, LedgerClose, LedgerClosed, LedgerLoadChampion, LedgerLoadEvolution, LedgerOpen, LedgerReady,
+    LedgerWrite,
+)
 
 log = logging.getLogger("vsm.ledger")
 
@@ -70,6 +75,21 @@ class LedgerActor(VsmActor):
         except Exception as exc:  # noqa: BLE001
             self.send(sender, LedgerReady(url="", error=f"cannot read champion genome: {exc}"))
 
+    def receiveMsg_LedgerLoadEvolution(self, msg: LedgerLoadEvolution, sender) -> None:
+        try:
+            self.flush_pending()
+            restored = {c: load_evolution(self.ledger, c) for c in msg.controllers}
+            self.send(sender, EvolutionLoaded(restored=restored))
+        except Exception as exc:  # noqa: BLE001 - reported to the booting supervisor
+            self.send(sender, EvolutionLoaded(error=f"cannot read evolution state: {exc}"))
+
+    def flush_pending(self) -> None:
+        """Commit what is buffered or at the writer, so a read sees it."""
+        if self.writer is not None:
+            while self.inflight is not None and self.writer is not None:
+                self.collect(timeout=5.0)
+        self.flush()
+
     def receiveMsg_LedgerWrite(self, msg: LedgerWrite, sender) -> None:
         if self.ledger is None and self.url is not None:
             # written to after LedgerClose (a node finishing late while the organization stops):
@@ -80,6 +100,7 @@ class LedgerActor(VsmActor):
         self.traces.extend(msg.traces)
         if msg.champion is not None:
             self.champions.append((msg.champion_key, msg.champion))
+        self.champions.extend(msg.records)  # state items travel with the champions, in order
         if msg.then is not None:
             self.acks.append((msg.to if msg.to is not None else sender, msg.then))
         self.pump(look=msg.then is not None)
@@ -187,8 +208,8 @@ class LedgerActor(VsmActor):
         self.events, self.traces, self.champions, self.acks = [], [], [], []
         try:
             self.ledger.write_batch(events, traces)
-            for key, genome in champions:
-                self.ledger.set_champion_genome(key, genome)
+            for item in champions:
+                write_state(self.ledger, item)
         except Exception as exc:  # noqa: BLE001 - never acknowledge what did not commit
             log.error("ledger commit failed, %d events not acknowledged: %s", len(events), exc)
             self.answer(acks, str(exc))

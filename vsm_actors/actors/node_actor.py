@@ -31,6 +31,7 @@ from ..core.model.task import Directive, TaskPacket, TaskResult
 from ..core.model.variants import debug_name
 from ..providers import ModelProviderError, ModelRequest, make_provider
 from .base import VsmActor
+from .evolution_shell import EvolvingNode
 from .protocol import (
     ChildRestarted, DirectiveDone, EventsFlushed, FlushEvents, GenomeAck, GenomeChanged, LedgerWrite, NodeReady,
     NodeSetup, ResultWithEvents, SubmitDirective,
@@ -40,7 +41,7 @@ from .runtime import Services
 log = logging.getLogger("vsm.node")
 
 
-class NodeActor(VsmActor):
+class NodeActor(EvolvingNode, VsmActor):
     def __init__(self) -> None:
         super().__init__()
         self.node_id: str | None = None
@@ -56,6 +57,7 @@ class NodeActor(VsmActor):
         self.held_traces: tuple = ()             # traces held likewise
         self.defer_after: timedelta | None = None
         self.flush_armed = False
+        self.observed: tuple = ()                # traces of the subtree that came with this result
 
     # -- wiring ------------------------------------------------------------------------------
 
@@ -68,6 +70,7 @@ class NodeActor(VsmActor):
         own_process = msg.organization_pid is not None and msg.organization_pid != os.getpid()
         self.defer_after = timedelta(milliseconds=msg.config.node_defer_ms) \
             if own_process and msg.config.node_defer_ms > 0 else None
+        self.setup_evolution(msg.evolution)
         self.tell(sender, NodeReady(node_id=msg.node_id, pid=os.getpid()))
         early, self.early = self.early, []
         for env, origin in early:
@@ -75,7 +78,12 @@ class NodeActor(VsmActor):
 
     def receiveMsg_GenomeChanged(self, msg: GenomeChanged, sender) -> None:
         if self.node_id in msg.genome.nodes:
+            was_evolving = self.evo is not None
             self.genome, self.directory = msg.genome, msg.directory
+            if was_evolving:
+                self.champion_moved(msg.genome)
+            else:
+                self.setup_evolution(None)
         # the supervisor answers a live patch only once every node acts on the new genome
         self.tell(sender, GenomeAck(node_id=self.node_id, genome_id=msg.genome.id))
 
@@ -106,7 +114,15 @@ class NodeActor(VsmActor):
 
     def receiveMsg_ResultWithEvents(self, msg: ResultWithEvents, sender) -> None:
         self.hold(msg.events, msg.traces)
-        self.receiveMsg_MessageEnvelope(msg.envelope, sender)
+        self.observed = msg.observed
+        try:
+            self.receiveMsg_MessageEnvelope(msg.envelope, sender)
+        finally:
+            self.observed = ()
+
+    def receiveMsg_PatchesApplied(self, msg, sender) -> None:
+        if msg.error:
+            log.warning("node %s: promotion was not applied: %s", self.node_id, msg.error)
 
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:
         if msg.payload == _FLUSH:
@@ -178,9 +194,12 @@ class NodeActor(VsmActor):
     def route(self, task: TaskPacket, env: MessageEnvelope, events: list) -> None:
         if self.is_leaf:
             return self.execute(task, env, events)
+        if self.evo is not None and self.try_trial_route(task, env, events):
+            return
         try:
             decision = choose_child(self.genome, self.node_id, task)
         except RoutingError as exc:
+            self.routing_failed(task)
             events.append(self.events.other("task_routing_failed", {"task_id": task.id, "error": str(exc)},
                                             task_id=task.id, directive_id=task.directive_id))
             result = TaskResult.failed(task.id, self.node_id, "task could not be routed", str(exc),
@@ -201,13 +220,18 @@ class NodeActor(VsmActor):
     def on_result(self, result: TaskResult, env: MessageEnvelope, events: list | None = None) -> None:
         events = events if events is not None else []
         self.outstanding.pop(result.task_id, None)
+        observed = self.observed
+        if self.evo is not None:
+            self.observe(observed)
+            if getattr(self, "retiring", None):
+                self.release_candidates()
         directive_id = result.metadata.get("directive_id") or None
         events.append(self.events.result_received(result, env, directive_id))
         node = self.genome.node(self.node_id)
         if node.parent_id is not None and env.correlation_id not in self.pending:
             up = result_envelope(result, env, self.node_id, node.parent_id, id=self.services.new_id(),
                                  created_at=self.services.now(), forwarded=True)
-            return self.send_up(node.parent_id, up, events)
+            return self.send_up(node.parent_id, up, events, observed=observed)
         waiting = self.pending.get(env.correlation_id)
         if waiting is None:
             events.append(self.events.other("result_without_directive", {"task_id": result.task_id},
@@ -237,7 +261,7 @@ class NodeActor(VsmActor):
         target = env.source_node_id or self.genome.node(self.node_id).parent_id
         up = result_envelope(result, env, self.node_id, target, id=self.services.new_id(),
                              created_at=self.services.now())
-        self.send_up(target, up, events, traces=(trace,))
+        self.send_up(target, up, events, traces=(trace,), observed=(trace,))
 
     def attempt(self, task: TaskPacket, t0: float) -> Outcome:
         """Run the task through the provider; latency is the provider's own figure, else ours."""
@@ -249,7 +273,8 @@ class NodeActor(VsmActor):
             request = ModelRequest(model=node.model, instructions=self.instructions(node),
                                    input=self.services.to_json_text(task), metadata={
                                        "node_id": node.id, "node_name": node.name, "task_id": task.id,
-                                       "task_title": task.title,
+                                       "task_title": task.title, "directive_id": task.directive_id or "",
+                                       "task_class": task.metadata.get("task_class", ""),
                                        "operation_kind": debug_name(node.leaf_operation.kind) if node.leaf_operation.kind else ""})
             response = self.provider.complete(request)
         except (NotExecutable, ModelProviderError) as exc:
@@ -264,6 +289,7 @@ class NodeActor(VsmActor):
             files_touched=tuple(str(f) for f in raw.get("files_touched", ()) if isinstance(f, str)),
             artifacts=tuple(_artifact_text(a) for a in raw.get("artifacts", ())),
             provider=self.provider_spec.name, model=node.model.model,
+            merged=_flag(raw, "merged"), tests_passed=_flag(raw, "tests_passed"), review_passed=_flag(raw, "review_passed"),
         )
 
     def instructions(self, node) -> str:
@@ -306,7 +332,8 @@ class NodeActor(VsmActor):
             self.flush_armed = True
             self.wakeupAfter(self.defer_after, payload=_FLUSH)
 
-    def send_up(self, target: str | None, up: MessageEnvelope, events: list, traces: tuple = ()) -> None:
+    def send_up(self, target: str | None, up: MessageEnvelope, events: list, traces: tuple = (),
+                observed: tuple = ()) -> None:
         """A result to the node that sent the task. On the multiprocess base, where every message
         costs hundreds of microseconds, the events and traces this node would write ride with it,
         with all it holds: the root writes a directive's events in one message, and the
@@ -314,10 +341,16 @@ class NodeActor(VsmActor):
         address = self.directory.get(target)
         if self.defer_after is None or address is None:
             self.record(events, traces=traces)
-            return self.tell(address, up)
+            # the metasystems above observe the subtree's traces (audit window, trial evidence)
+            return self.tell(address, ResultWithEvents(envelope=up, observed=observed) if observed else up)
         events, self.deferred = (*self.deferred, *events), []
         traces, self.held_traces = (*self.held_traces, *traces), ()
-        self.tell(address, ResultWithEvents(envelope=up, events=events, traces=traces))
+        self.tell(address, ResultWithEvents(envelope=up, events=events, traces=traces, observed=observed))
+
+
+def _flag(raw: dict, key: str) -> bool | None:
+    value = raw.get(key)
+    return value if isinstance(value, bool) else None
 
 
 def _artifact_text(value) -> str:

@@ -45,6 +45,9 @@ class RuntimeConfig:
     # result comes back through it (one ledger message for both, not two), or this long at most;
     # 0: never. In process never: a leaf's provider call holds up every actor there, held events too
     node_defer_ms: int = 5
+    # evolution: metasystems audit on their genome's schedule and run trials while work flows
+    evolution: bool = True
+    auto_approve: str | None = None  # approve every trial that asks, in this name (simulation)
 
 
 @frozen(kw_only=True)
@@ -80,6 +83,7 @@ class NodeSetup:
     provider: ProviderSpec
     config: RuntimeConfig
     organization_pid: int | None = None  # the supervisor's process: does the node share it?
+    evolution: object = None  # core.evolution.restore.StoredEvolution for an evolving metasystem
 
 
 @frozen
@@ -103,6 +107,9 @@ class ResultWithEvents:
     envelope: MessageEnvelope
     events: tuple[LedgerEvent, ...] = ()
     traces: tuple[TaskTrace, ...] = ()
+    # traces of the subtree for the metasystems above to observe (audit window, trial evidence);
+    # in process they are written already, on the multiprocess base they are `traces` too
+    observed: tuple[TaskTrace, ...] = ()
 
     def __str__(self) -> str:  # see LedgerWrite.__repr__
         return f"ResultWithEvents({self.envelope}, {len(self.events)} events, {len(self.traces)} traces)"
@@ -156,6 +163,8 @@ class LedgerWrite:
     champion_key: str | None = None
     then: object = None
     to: object = None
+    # durable evolution state: trial, archive and generation records and genome snapshots
+    records: tuple = ()
 
     def __repr__(self) -> str:
         # Thespian's TCP base formats every message it sends for a debug line, enabled or not:
@@ -213,6 +222,79 @@ class LedgerLoadChampion:
 class ApplyPatches:
     patches: tuple
     reply_to: object = None
+    genome_id: str | None = None     # the new champion's id (a promoted candidate keeps its own)
+    mutation_id: str | None = None   # the suggestion a promotion comes from (genome lineage)
+    adopt: dict = field(factory=dict)  # node id -> a candidate actor that becomes the champion's
+
+
+@frozen(kw_only=True)
+class LedgerLoadEvolution:
+    """Supervisor -> ledger at boot: what each evolving metasystem needs to carry on."""
+
+    controllers: tuple[str, ...]
+
+
+@frozen(kw_only=True)
+class EvolutionLoaded:
+    restored: dict = field(factory=dict)   # controller id -> core.evolution.restore.StoredEvolution
+    error: str | None = None
+
+
+@frozen(kw_only=True)
+class EvolutionCommand:
+    """Client -> supervisor -> a metasystem: audit | evolve | approve | promote | prune | freeze
+    | thaw | status, answered by EvolutionReply."""
+
+    action: str
+    controller_id: str | None = None
+    trial_id: str | None = None
+    by: str = "user"
+    reason: str = ""
+    suggestion: object = None        # a GeneSuggestion for action "suggest"
+    reply_to: object = None
+
+
+@frozen(kw_only=True)
+class EvolutionReply:
+    controller_id: str
+    action: str
+    ok: bool = True
+    message: str = ""
+    active: object = None            # StoredTrialRecord of the active trial
+    records: tuple = ()              # every trial record this metasystem knows
+    generation: int = 0
+    error: str | None = None
+
+
+@frozen(kw_only=True)
+class CandidateStart:
+    """Metasystem -> supervisor: give a trial's candidate-only nodes actors (on the candidate genome)."""
+
+    trial_id: str
+    controller_id: str
+    candidate: OrganizationalGenome
+    nodes: tuple[str, ...]
+
+
+@frozen(kw_only=True)
+class CandidateWorkers:
+    """Supervisor -> metasystem: the actors of a trial's candidate-only nodes."""
+
+    trial_id: str
+    directory: dict
+
+
+@frozen(kw_only=True)
+class CandidateEnd:
+    trial_id: str
+    nodes: tuple[str, ...]
+
+
+@frozen(kw_only=True)
+class TrialEvidence:
+    """Leaf -> the metasystem running a trial: a trace of a task that metasystem routed in a trial."""
+
+    trace: TaskTrace
 
 
 @frozen(kw_only=True)

@@ -24,11 +24,14 @@ from .base import VsmActor
 from .ledger_actor import LedgerActor
 from .node_actor import NodeActor
 from .protocol import (
-    ApplyPatches, Boot, Booted, ChildRestarted, GenomeAck, GenomeChanged, LedgerLoadChampion, LedgerOpen, LedgerReady,
+    ApplyPatches, Boot, Booted, ChildRestarted, EvolutionLoaded, GenomeAck, GenomeChanged, LedgerLoadChampion,
+    LedgerLoadEvolution, LedgerOpen, LedgerReady,
     EventsFlushed, FlushEvents, LedgerClose, LedgerClosed, LedgerWrite, NodeReady, NodeSetup, PatchesApplied,
     RootMoved, StatusReply, StatusRequest, Stop, Stopped, SubmitDirective,
 )
 from .runtime import Services
+from .evolution_shell import evolving_controllers
+from .supervisor_trials import TrialSupervision
 
 log = logging.getLogger("vsm.supervisor")
 _FLUSH_DEADLINE = "vsm.stop-flush-deadline"
@@ -48,7 +51,7 @@ def process_alive(pid: int) -> bool:
         return False
 
 
-class OrganizationActor(VsmActor):
+class OrganizationActor(TrialSupervision, VsmActor):
     def __init__(self) -> None:
         super().__init__()
         self.genome = None
@@ -96,19 +99,40 @@ class OrganizationActor(VsmActor):
                 self.phase = "failed"
                 return self.tell(self.client, Booted(genome_id=self.genome.id, node_count=0, restored=self.restored,
                                                      error="invalid genome: " + "; ".join(map(str, issues))))
-            self.phase = "starting"
-            self.directory = {node_id: self.createActor(NodeActor) for node_id in self.genome.nodes}
-            for node_id in self.genome.nodes:
-                self.setup(node_id)
+            controllers = evolving_controllers(self.genome) if self.config.evolution else ()
+            if controllers:
+                self.phase = "restoring"
+                return self.tell(self.ledger, LedgerLoadEvolution(controllers=controllers))
+            self.start_nodes({})
 
-    def setup(self, node_id: str) -> None:
+    def receiveMsg_EvolutionLoaded(self, msg: EvolutionLoaded, sender) -> None:
+        if self.phase != "restoring":
+            return
+        if msg.error:
+            log.error("%s", msg.error)
+            self.phase = "failed"
+            return self.tell(self.client, Booted(genome_id=self.genome.id, node_count=0, restored=self.restored,
+                                                 error=msg.error))
+        self.start_nodes(msg.restored)
+
+    def start_nodes(self, restored: dict) -> None:
+        self.phase = "starting"
+        self.restored_evolution = restored
+        self.directory = {node_id: self.createActor(NodeActor) for node_id in self.genome.nodes}
+        for node_id in self.genome.nodes:
+            self.setup(node_id, restored.get(node_id))
+
+    def setup(self, node_id: str, evolution=None) -> None:
         spec = self.config.node_providers.get(node_id) or self.config.node_providers.get(
             self.genome.node(node_id).name) or self.config.provider
         self.tell(self.directory[node_id], NodeSetup(
             node_id=node_id, genome=self.genome, directory=self.directory, ledger=self.ledger, supervisor=self.myAddress,
-            provider=spec, config=self.config, organization_pid=os.getpid()))
+            provider=spec, config=self.config, organization_pid=os.getpid(), evolution=evolution))
 
     def receiveMsg_NodeReady(self, msg: NodeReady, sender) -> None:
+        if msg.node_id not in self.genome.nodes:
+            self.candidate_pids()[msg.node_id] = msg.pid
+            return  # a trial candidate's actor: not part of the champion (supervisor_trials)
         previous = self.pids.get(msg.node_id)
         self.pids[msg.node_id] = msg.pid
         self.acknowledged(msg.node_id)  # a new (or restarted) node starts on the current genome
@@ -154,18 +178,23 @@ class OrganizationActor(VsmActor):
             event = self.event("genome_patch_rejected", {"error": str(exc), "genome_id": old.id})
             return self.tell(self.ledger, LedgerWrite(events=(event,), then=PatchesApplied(
                 genome_id=old.id, error=str(exc)), to=reply_to))
-        new = evolve(new, id=self.services.new_id(),
-                     lineage=evolve(new.lineage, parent_genome_ids=(*new.lineage.parent_genome_ids, old.id)))
+        mutations = (*new.lineage.mutation_ids, msg.mutation_id) if msg.mutation_id else new.lineage.mutation_ids
+        new = evolve(new, id=msg.genome_id or self.services.new_id(),
+                     lineage=evolve(new.lineage, parent_genome_ids=(*new.lineage.parent_genome_ids, old.id),
+                                    mutation_ids=mutations))
         added = tuple(n for n in new.nodes if n not in old.nodes)
         removed = tuple(n for n in old.nodes if n not in new.nodes)
         self.genome = new
         for node_id in removed:
             self.tell(self.directory.pop(node_id), ActorExitRequest())
             self.pids.pop(node_id, None)
+        adopted = tuple(n for n in added if n in msg.adopt)
+        self.adopt_candidates(msg.adopt)
         for node_id in added:
-            self.directory[node_id] = self.createActor(NodeActor)
+            self.directory[node_id] = msg.adopt[node_id] if node_id in adopted else self.createActor(NodeActor)
         for node_id in added:
-            self.setup(node_id)
+            if node_id not in adopted:
+                self.setup(node_id)
         changed = GenomeChanged(genome=new, directory=dict(self.directory))
         # Reply only when every node acts on the new genome: GenomeChanged (supervisor -> node) and
         # traffic sent after the reply (client -> supervisor -> root -> ... -> node) come from
@@ -173,7 +202,7 @@ class OrganizationActor(VsmActor):
         self.applying = {"waiting": set(self.directory), "patches": msg.patches, "old": old, "new": new,
                          "added": added, "removed": removed, "reply_to": reply_to, "t0": t0}
         for node_id, address in self.directory.items():
-            if node_id not in added:
+            if node_id not in added or node_id in adopted:
                 self.tell(address, changed)
         self.acknowledged(None)
 

@@ -255,6 +255,24 @@ class Ledger(ABC):
         self.close()
 
 
+def write_state(ledger: Ledger, item: object, champion_key: str | None = None) -> None:
+    """Store one durable evolution item: a (key, genome) champion pair, a trial, archive or
+    generation record, or a genome snapshot."""
+    if isinstance(item, tuple):
+        key, genome = item
+        ledger.set_champion_genome(key, genome)
+    elif isinstance(item, StoredTrialRecord):
+        ledger.write_trial_record(item)
+    elif isinstance(item, PopulationArchiveRecord):
+        ledger.write_population_archive_record(item)
+    elif isinstance(item, EvolutionGenerationRecord):
+        ledger.write_evolution_generation_record(item)
+    elif isinstance(item, GenomeSnapshot):
+        ledger.save_genome_snapshot(item)
+    else:
+        raise TypeError(f"not a ledger state item: {type(item).__name__}")
+
+
 def champion_snapshot(
     genome: OrganizationalGenome, saved_at: datetime, metadata: dict[str, str] | None,
 ) -> GenomeSnapshot:

@@ -34,6 +34,7 @@ from multiprocessing.connection import Connection
 
 from .._posix import die_with_parent
 from ._handover import batch_seq, decode_batch, encode_batch
+from .base import write_state
 
 log = logging.getLogger("vsm.ledger.writer")
 
@@ -163,8 +164,8 @@ def serve(url: str, inbox: Connection, outbox: Connection) -> int:
             try:
                 seq, events, traces, champions = decode_batch(frame)
                 ledger.write_rows(events, traces)
-                for key, genome in champions:
-                    ledger.set_champion_genome(key, genome)
+                for item in champions:
+                    write_state(ledger, item)
             except Exception as exc:  # noqa: BLE001 - the parent turns it into unacknowledged events
                 outbox.send((seq, str(exc)))
             else:

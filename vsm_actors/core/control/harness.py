@@ -53,6 +53,10 @@ class Outcome:
     artifacts: tuple[str, ...] = ()
     provider: str = ""
     model: str = ""
+    # what the provider knows of the change's fate (a simulated world, a CI-aware agent); None: unknown
+    merged: bool | None = None
+    tests_passed: bool | None = None
+    review_passed: bool | None = None
 
 
 def _lineage_metadata(task: TaskPacket, incoming: MessageEnvelope | None) -> dict[str, str]:
@@ -95,7 +99,12 @@ def finish(genome: OrganizationalGenome, node_id: str, task: TaskPacket, incomin
            outcome: Outcome, *, trace_id: str, started_at: datetime, completed_at: datetime) -> tuple[TaskResult, TaskTrace]:
     """Build the result and trace for one execution attempt (success or failure)."""
     meta = _lineage_metadata(task, incoming)
-    if outcome.error is None:
+    if outcome.error is None and outcome.merged is False:
+        why = "change was not merged" + ("; its tests failed" if outcome.tests_passed is False else "")
+        result = TaskResult.failed(task.id, node_id, "worker's change was not merged", why,
+                                   metadata={**meta, "provider": outcome.provider, "model": outcome.model})
+        score, merged = -1.0, False
+    elif outcome.error is None:
         result = TaskResult.completed(
             task.id, node_id, outcome.output_text,
             artifacts=(TaskArtifact.inline("model_output", outcome.output_text),
@@ -103,7 +112,7 @@ def finish(genome: OrganizationalGenome, node_id: str, task: TaskPacket, incomin
             files_touched=outcome.files_touched,
             metadata={**meta, "provider": outcome.provider, "model": outcome.model},
         )
-        score, merged = 1.0, None
+        score, merged = 1.0, outcome.merged
     else:
         result = TaskResult.failed(task.id, node_id, "worker failed to execute task", outcome.error, metadata=meta)
         score, merged = -1.0, False
@@ -116,6 +125,7 @@ def finish(genome: OrganizationalGenome, node_id: str, task: TaskPacket, incomin
         started_at=started_at, completed_at=completed_at,
         input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens, latency_ms=outcome.latency_ms,
         files_touched=result.files_touched, tests_run=result.tests_run, merged=merged, outcome_score=score,
+        tests_passed=outcome.tests_passed, review_passed=outcome.review_passed,
         metadata={**meta, "status": result.status.value, **_replay_shape(task),
                   "node_name": node.name, **{f"task_metadata.{k}": v for k, v in task.metadata.items()}},
     )

@@ -1,5 +1,6 @@
-"""The 11 genome patch variants. Applying a patch returns a new genome; the input is untouched,
-so a batch is all-or-nothing by construction.
+"""The genome patch variants: the reference's 11, plus adding and removing routing rules (genes
+the reference never modelled). Applying a patch returns a new genome; the input is untouched, so a
+batch is all-or-nothing by construction.
 
 Deliberate differences from the reference: removals that match nothing and channels with unknown
 endpoints are errors, not silent no-ops, and a failing batch leaves nothing applied.
@@ -10,6 +11,7 @@ from __future__ import annotations
 from attrs import evolve, frozen
 
 from .channel import ChannelConfig
+from .genes import RoutingRule
 from .genome import GenomeError, OrganizationalGenome
 from .ids import IdFactory, NodeId
 from .node import (
@@ -82,18 +84,29 @@ class SetNodeStatus:
 
 
 @frozen(kw_only=True)
+class AddRoutingRule:
+    rule: RoutingRule
+
+
+@frozen(kw_only=True)
+class RemoveRoutingRule:
+    rule_id: str
+
+
+@frozen(kw_only=True)
 class Batch:
     patches: tuple[GenomePatch, ...]
 
 
 GenomePatch = (
     AddChild | PromoteLeafToMetasystem | RemoveSubtree | AddChannel | RemoveChannel | AddPromptComponent
-    | RemovePromptComponent | AddTool | RemoveTool | SetNodeStatus | Batch
+    | RemovePromptComponent | AddTool | RemoveTool | SetNodeStatus | AddRoutingRule | RemoveRoutingRule | Batch
 )
 PATCH_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (AddChild, PromoteLeafToMetasystem, RemoveSubtree, AddChannel, RemoveChannel, AddPromptComponent,
-                RemovePromptComponent, AddTool, RemoveTool, SetNodeStatus, Batch)
+                RemovePromptComponent, AddTool, RemoveTool, SetNodeStatus, AddRoutingRule, RemoveRoutingRule,
+                Batch)
 }
 
 
@@ -210,6 +223,27 @@ def _remove_tool(genome: OrganizationalGenome, p: RemoveTool, _new_id) -> Organi
     return genome.replace_node(evolve(node, tools=kept))
 
 
+def _add_routing_rule(genome: OrganizationalGenome, p: AddRoutingRule, _new_id) -> OrganizationalGenome:
+    rule = p.rule
+    if any(r.id == rule.id for r in genome.routing_rules):
+        raise PatchError(f"AddRoutingRule: routing rule id already exists: {rule.id}")
+    node = genome.node(rule.node_id)
+    # a rule only ever chooses among a metasystem's own children (routing.choose_child)
+    if not node.is_metasystem:
+        raise PatchError(f"AddRoutingRule: node {rule.node_id} is not a metasystem (rule {rule.id})")
+    if rule.target_child not in node.children:
+        raise PatchError(f"AddRoutingRule: target {rule.target_child} is not a direct child of {rule.node_id} "
+                         f"(rule {rule.id})")
+    return evolve(genome, routing_rules=(*genome.routing_rules, rule))
+
+
+def _remove_routing_rule(genome: OrganizationalGenome, p: RemoveRoutingRule, _new_id) -> OrganizationalGenome:
+    kept = tuple(r for r in genome.routing_rules if r.id != p.rule_id)
+    if len(kept) == len(genome.routing_rules):
+        raise PatchError(f"RemoveRoutingRule: routing rule not found: {p.rule_id}")
+    return evolve(genome, routing_rules=kept)
+
+
 def _batch(genome: OrganizationalGenome, p: Batch, new_id) -> OrganizationalGenome:
     for index, member in enumerate(p.patches):
         try:
@@ -239,5 +273,7 @@ _APPLY = {
     AddTool: _add_tool,
     RemoveTool: _remove_tool,
     SetNodeStatus: lambda g, p, new_id: g.replace_node(evolve(g.node(p.node_id), status=p.status)),
+    AddRoutingRule: _add_routing_rule,
+    RemoveRoutingRule: _remove_routing_rule,
     Batch: _batch,
 }

@@ -1,0 +1,213 @@
+"""The node actor's evolution half: interprets core.evolution's decider for an evolving metasystem.
+
+It folds the subtree's traces into the metasystem's EvolutionState, routes trial tasks to the
+candidate's leaves, runs audits on the genome's schedule, starts the next trial, and turns every
+Effects into ledger writes and requests to the supervisor (candidate actors, promotion). All the
+decisions are core functions; nothing here decides.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from attrs import evolve
+
+from ..core.evolution.activation import run_generation, start_next_trial
+from ..core.evolution.audit import RoutingFailure, RuleBasedAuditor, default_policy, policy_for
+from ..core.evolution.candidates import ChampionWrite
+from ..core.evolution.controller import (
+    AdoptPatch, Ctx, EndCandidate, Effects, StartCandidate, approve, champion_changed, decide_trial, freeze,
+    ingest_suggestion, observe_routing_failure, observe_trace, promote, prune, routed_to_trial, run_audit, thaw,
+)
+from ..core.evolution.restore import restore_state
+from ..core.evolution.trials import choose_trial_route
+from ..core.control.routing import required_capabilities, routed_task_envelope, RouteDecision
+from ..core.model.genome import OrganizationalGenome
+from ..core.model.records import EvolutionPolicy
+from .protocol import (
+    CandidateEnd, CandidateStart, CandidateWorkers, EvolutionCommand, EvolutionReply, LedgerWrite,
+)
+
+log = logging.getLogger("vsm.evolution")
+
+
+def evolving_controllers(genome: OrganizationalGenome) -> tuple[str, ...]:
+    """Metasystems with an audit policy; when the genome declares none, the root."""
+    declared = tuple(dict.fromkeys(p.node_id for p in genome.audit_policies
+                                   if p.node_id in genome.nodes and genome.node(p.node_id).is_metasystem))
+    if declared:
+        return declared
+    return (genome.root_node_id,) if genome.root.is_metasystem else ()
+
+
+class EvolvingNode:
+    """Mixin for NodeActor (which provides node_id, genome, directory, services, record, tell...)."""
+
+    evo = None
+    candidate_dir: dict = {}
+
+    def setup_evolution(self, stored) -> None:
+        self.evo = None
+        self.candidate_dir = {}
+        if not self.config.evolution or self.node_id not in evolving_controllers(self.genome):
+            return
+        self.evo = restore_state(self.node_id, self.genome, stored)
+        self.auditor = RuleBasedAuditor()
+        if self.evo.active is not None:  # a restarted trial needs its candidate's actors again
+            self.apply_structure(StartCandidate(trial_id=self.evo.active.trial_id, candidate=self.evo.active.candidate,
+                                                nodes=tuple(n for n in self.evo.active.candidate.nodes
+                                                            if n not in self.genome.nodes)))
+
+    @property
+    def evo_ctx(self) -> Ctx:
+        return Ctx(now=self.services.now, new_id=self.services.new_id, to_json=self.services.to_json,
+                   settings=self.genome.trial_settings, policy=EvolutionPolicy())
+
+    # -- interpretation ------------------------------------------------------------------------
+
+    def apply_effects(self, effects: Effects) -> None:
+        records = tuple(r for r in effects.records if not isinstance(r, ChampionWrite))
+        if effects.events or records:
+            self.tell(self.ledger, LedgerWrite(events=effects.events, records=records))
+        for change in effects.structure:
+            self.apply_structure(change)
+
+    def apply_structure(self, change) -> None:
+        if isinstance(change, StartCandidate):
+            if change.nodes:
+                self.tell(self.supervisor, CandidateStart(trial_id=change.trial_id, controller_id=self.node_id,
+                                                          candidate=change.candidate, nodes=change.nodes))
+        elif isinstance(change, EndCandidate):
+            self.retiring = getattr(self, "retiring", set()) | set(change.nodes)
+            self.release_candidates()
+        elif isinstance(change, AdoptPatch):
+            from .protocol import ApplyPatches
+            adopt = {n: self.candidate_dir[n] for n in change.nodes if n in self.candidate_dir}
+            for n in adopt:
+                self.candidate_dir.pop(n, None)
+            self.tell(self.supervisor, ApplyPatches(patches=(change.patch,), genome_id=change.candidate.id,
+                                                    mutation_id=change.trial_id, adopt=adopt, reply_to=self.myAddress))
+
+    def release_candidates(self) -> None:
+        """Stop candidate actors once no task of ours is still out with them (no lost work)."""
+        retiring = getattr(self, "retiring", set())
+        busy = {child for child, _env in self.outstanding.values()}
+        done = tuple(n for n in retiring if n not in busy)
+        if done:
+            for n in done:
+                self.candidate_dir.pop(n, None)
+            self.retiring = retiring - set(done)
+            self.tell(self.supervisor, CandidateEnd(trial_id="", nodes=done))
+
+    def evolve_with(self, step, *args, **kwargs) -> None:
+        self.evo, effects = step(self.evo, *args, **kwargs)
+        self.apply_effects(effects)
+
+    # -- hooks called by NodeActor --------------------------------------------------------------
+
+    def try_trial_route(self, task, env, events: list) -> bool:
+        evo = self.evo
+        if evo is None or evo.active is None or evo.frozen_reason is not None:
+            return False
+        workers = frozenset(n for n in evo.active.candidate.nodes if n in self.directory or n in self.candidate_dir)
+        route = choose_trial_route(evo.active, self.node_id, task, workers=workers)
+        if route is None:
+            return False
+        address = self.candidate_dir.get(route.leaf_id) or self.directory.get(route.leaf_id)
+        task = evolve(task, assigned_to=route.leaf_id, metadata={
+            **task.metadata, **route.tags, "routed_by": self.node_id, "routing_reason": route.reason})
+        decision = RouteDecision(route.leaf_id, route.reason)
+        out = routed_task_envelope(task, env, self.node_id, decision, id=self.services.new_id(),
+                                   created_at=self.services.now())
+        events.append(self.events.task_routed(task, self.genome.node(self.node_id).name, decision, env, out,
+                                              evo.active.candidate.id))
+        self.outstanding[task.id] = (route.leaf_id, out)
+        self.evo, effects = routed_to_trial(evo, evo.active, self.evo_ctx, task.id, route.leaf_id)
+        events.extend(effects.events)
+        self.record(events)
+        self.tell(address, out)
+        return True
+
+    def observe(self, traces) -> None:
+        if self.evo is None:
+            return
+        for trace in traces:
+            self.evolve_with(observe_trace, trace, self.evo_ctx)
+        self.on_schedule()
+
+    def routing_failed(self, task) -> None:
+        if self.evo is None:
+            return
+        self.evo = observe_routing_failure(self.evo, RoutingFailure(
+            task_id=task.id, task_class=task.metadata.get("task_class", ""),
+            required=tuple(required_capabilities(task))))
+        self.on_schedule()
+
+    def on_schedule(self) -> None:
+        """Audit every N observed tasks (the genome's audit policy), then start a queued trial."""
+        policy = policy_for(self.genome, self.node_id) or default_policy(self.node_id)
+        every = policy.window_tasks if policy.window_tasks > 0 else 50
+        if self.evo.since_audit >= every:
+            self.evolve_with(run_audit, self.auditor, self.evo_ctx, policy)
+        if self.evo.active is None and self.evo.queued and self.evo.frozen_reason is None:
+            self.evolve_with(start_next_trial, self.evo_ctx, auto_approve=self.config.auto_approve)
+
+    def champion_moved(self, genome: OrganizationalGenome) -> None:
+        if self.evo is not None:
+            self.evolve_with(champion_changed, genome, self.evo_ctx)
+
+    # -- messages --------------------------------------------------------------------------------
+
+    def receiveMsg_CandidateWorkers(self, msg: CandidateWorkers, sender) -> None:
+        active = self.evo.active if self.evo is not None else None
+        if active is None or active.trial_id != msg.trial_id:  # the trial ended meanwhile
+            self.tell(self.supervisor, CandidateEnd(trial_id=msg.trial_id, nodes=tuple(msg.directory)))
+            return
+        self.candidate_dir.update(msg.directory)
+
+    def receiveMsg_EvolutionCommand(self, msg: EvolutionCommand, sender) -> None:
+        reply_to = msg.reply_to or sender
+        if self.evo is None:
+            return self.tell(reply_to, EvolutionReply(controller_id=self.node_id or "", action=msg.action, ok=False,
+                                                      error=f"{self.node_id} does not evolve"))
+        ctx, action, message = self.evo_ctx, msg.action, ""
+        active = self.evo.active
+        try:
+            if action == "audit":
+                policy = policy_for(self.genome, self.node_id) or default_policy(self.node_id)
+                self.evolve_with(run_audit, self.auditor, ctx, policy)
+            elif action == "evolve":
+                self.evolve_with(run_generation, ctx)
+            elif action == "start":
+                pass
+            elif action == "approve":
+                self.evolve_with(approve, msg.trial_id, msg.by, ctx)
+            elif action in ("promote", "prune", "decide"):
+                if active is None or (msg.trial_id and active.trial_id != msg.trial_id):
+                    raise ValueError(f"no active trial {msg.trial_id or ''} at {self.node_id}".replace("  ", " "))
+                step = {"promote": promote, "prune": prune}.get(action)
+                if step is None:
+                    self.evolve_with(decide_trial, ctx, force=True)
+                else:
+                    self.evolve_with(step, ctx)
+            elif action == "freeze":
+                self.evolve_with(freeze, msg.reason or "algedonic freeze", ctx)
+            elif action == "thaw":
+                self.evo = thaw(self.evo)
+            elif action == "suggest":
+                self.evolve_with(ingest_suggestion, msg.suggestion, ctx)
+            elif action != "status":
+                raise ValueError(f"unknown evolution action: {action}")
+            if action in ("audit", "evolve", "start", "approve", "thaw", "suggest"):
+                self.on_schedule_start()
+        except ValueError as exc:
+            return self.tell(reply_to, EvolutionReply(controller_id=self.node_id, action=action, ok=False,
+                                                      error=str(exc)))
+        evo = self.evo
+        self.tell(reply_to, EvolutionReply(
+            controller_id=self.node_id, action=action, message=message,
+            active=evo.active.record if evo.active else None, records=evo.records, generation=evo.generation))
+
+    def on_schedule_start(self) -> None:
+        if self.evo.active is None and self.evo.queued and self.evo.frozen_reason is None:
+            self.evolve_with(start_next_trial, self.evo_ctx, auto_approve=self.config.auto_approve)

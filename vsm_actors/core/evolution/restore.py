@@ -1,0 +1,47 @@
+"""Recovery: an evolving metasystem's state rebuilt from what the ledger holds.
+
+The durable one-active-trial invariant holds across restarts: an Active record is the trial,
+whatever the process that ran it; its evidence is the traces tagged with its id since it started.
+"""
+
+from __future__ import annotations
+
+from attrs import field, frozen
+
+from ..model.genome import OrganizationalGenome
+from ..model.records import PopulationArchiveRecord, StoredTrialRecord
+from ..model.trace import TaskTrace
+from .controller import WINDOW, EvolutionState
+from .trials import ActiveTrial, task_class_of_trace
+from .fitness import score_trace
+
+
+@frozen(kw_only=True)
+class StoredEvolution:
+    active: StoredTrialRecord | None = None
+    active_candidate: OrganizationalGenome | None = None
+    queued: tuple[StoredTrialRecord, ...] = ()
+    candidates: dict[str, OrganizationalGenome] = field(factory=dict)
+    completed: tuple[StoredTrialRecord, ...] = ()
+    archive: tuple[PopulationArchiveRecord, ...] = ()
+    generation: int = 0
+    observed: tuple[TaskTrace, ...] = ()   # recent subtree traces, oldest first
+
+
+def restore_state(controller_id: str, champion: OrganizationalGenome, stored: StoredEvolution | None) -> EvolutionState:
+    if stored is None:
+        return EvolutionState(controller_id=controller_id, champion=champion)
+    active = None
+    if stored.active is not None and stored.active_candidate is not None:
+        sid = stored.active.trial_id
+        since = stored.active.started_at
+        evidence = tuple(t for t in stored.observed if sid in t.related_suggestion_ids)
+        baseline = tuple((task_class_of_trace(t), score_trace(t)) for t in stored.observed
+                         if not t.related_suggestion_ids and t.started_at >= since and t.genome_id == champion.id)
+        active = ActiveTrial(record=stored.active, candidate=stored.active_candidate, traces=evidence,
+                             baseline=baseline)
+    queued = tuple(r for r in stored.queued if r.trial_id in stored.candidates)
+    return EvolutionState(
+        controller_id=controller_id, champion=champion, active=active, queued=queued,
+        candidates={r.trial_id: stored.candidates[r.trial_id] for r in queued}, completed=stored.completed,
+        archive=stored.archive, generation=stored.generation, observed=stored.observed[-WINDOW:])

@@ -1,0 +1,30 @@
+"""Read back what an evolving metasystem needs after a restart (core.evolution.restore)."""
+
+from __future__ import annotations
+
+from ..core.evolution.controller import WINDOW
+from ..core.evolution.restore import StoredEvolution
+from ..core.model.events import TraceWindow
+from .base import Ledger
+
+
+def load_evolution(ledger: Ledger, controller_id: str) -> StoredEvolution:
+    active = ledger.get_active_trial_record(controller_id)
+    active_candidate = None
+    if active is not None:
+        snapshot = ledger.get_genome_snapshot(active.candidate_genome_id)
+        active_candidate = snapshot.genome if snapshot is not None else None
+    queued = tuple(ledger.queued_trial_records(controller_id, limit=50))
+    candidates = {}
+    for record in queued:
+        snapshot = ledger.get_genome_snapshot(record.candidate_genome_id)
+        if snapshot is not None:
+            candidates[record.trial_id] = snapshot.genome
+    latest = ledger.latest_evolution_generation_record(controller_id)
+    return StoredEvolution(
+        active=active, active_candidate=active_candidate, queued=queued, candidates=candidates,
+        completed=tuple(reversed(ledger.completed_trial_records(controller_id, limit=200))),
+        archive=tuple(reversed(ledger.population_archive_records(controller_id, limit=500))),
+        generation=latest.generation if latest is not None else 0,
+        observed=tuple(ledger.subtree_task_traces(controller_id, TraceWindow(limit=WINDOW))),
+    )
