@@ -13,7 +13,7 @@ import os
 import time
 
 from .actors.protocol import (
-    ApplyPatches, Boot, Booted, DirectiveDone, LedgerReady, PatchesApplied, RootMoved, RuntimeConfig,
+    ApplyPatches, Boot, Booted, DirectiveDone, EvolutionCommand, EvolutionReply, LedgerReady, PatchesApplied, RootMoved, RuntimeConfig,
     StatusReply, StatusRequest, Stop, Stopped, SubmitDirective,
 )
 from ._posix import kill_session
@@ -134,6 +134,15 @@ class Organization:
     def apply(self, patches, timeout: float | None = None) -> PatchesApplied:
         self.asys.tell(self.supervisor, ApplyPatches(patches=tuple(patches)))
         (reply,) = self._collect(lambda m: isinstance(m, PatchesApplied), 1, timeout or self.timeout)
+        return reply
+
+    def evolution(self, action: str, controller: str | None = None, *, trial_id: str | None = None, by: str = "user",
+                  reason: str = "", suggestion=None, timeout: float | None = None) -> EvolutionReply:
+        """audit | evolve | approve | promote | prune | decide | freeze | thaw | suggest | status at one
+        evolving metasystem (the first one when `controller` is None)."""
+        self.asys.tell(self.supervisor, EvolutionCommand(action=action, controller_id=controller, trial_id=trial_id,
+                                                         by=by, reason=reason, suggestion=suggestion))
+        (reply,) = self._collect(lambda m: isinstance(m, EvolutionReply), 1, timeout or self.timeout)
         return reply
 
     def promote(self, node: str, child_name: str) -> PatchesApplied:

@@ -162,8 +162,14 @@ class EvolvingNode:
         active = self.evo.active if self.evo is not None else None
         if active is None or active.trial_id != msg.trial_id:  # the trial ended meanwhile
             self.tell(self.supervisor, CandidateEnd(trial_id=msg.trial_id, nodes=tuple(msg.directory)))
+            waiting, self.waiting_replies = getattr(self, "waiting_replies", []), []
+            for reply_to, reply in waiting:
+                self.tell(reply_to, reply)
             return
         self.candidate_dir.update(msg.directory)
+        waiting, self.waiting_replies = getattr(self, "waiting_replies", []), []
+        for reply_to, reply in waiting:
+            self.tell(reply_to, reply)
 
     def receiveMsg_EvolutionCommand(self, msg: EvolutionCommand, sender) -> None:
         reply_to = msg.reply_to or sender
@@ -204,9 +210,16 @@ class EvolvingNode:
             return self.tell(reply_to, EvolutionReply(controller_id=self.node_id, action=action, ok=False,
                                                       error=str(exc)))
         evo = self.evo
-        self.tell(reply_to, EvolutionReply(
+        reply = EvolutionReply(
             controller_id=self.node_id, action=action, message=message,
-            active=evo.active.record if evo.active else None, records=evo.records, generation=evo.generation))
+            active=evo.active.record if evo.active else None, records=evo.records, generation=evo.generation)
+        if evo.active is not None and any(n not in self.directory and n not in self.candidate_dir
+                                          for n in evo.active.candidate.nodes):
+            # answer once the candidate's actors can take work: on the TCP base the supervisor's
+            # CandidateWorkers and the caller's next directive are not ordered
+            self.waiting_replies = [*getattr(self, "waiting_replies", []), (reply_to, reply)]
+            return
+        self.tell(reply_to, reply)
 
     def on_schedule_start(self) -> None:
         if self.evo.active is None and self.evo.queued and self.evo.frozen_reason is None:

@@ -64,7 +64,7 @@ class TrialSupervision:
     def receiveMsg_EvolutionCommand(self, msg: EvolutionCommand, sender) -> None:
         reply_to = msg.reply_to or sender
         controllers = evolving_controllers(self.genome) if self.config.evolution else ()
-        target = msg.controller_id
+        target = msg.controller_id if msg.controller_id is not None else (controllers[0] if controllers else None)
         if target is not None:
             try:
                 target = self.genome.resolve(target).id

@@ -39,7 +39,8 @@ MAX_REPLAY_TRACE_EVALUATIONS = 16
 MAX_REPLAY_REASONS = 8
 
 # trace metadata keys the worker copies from the task that the router reads
-_ROUTING_KEYS = frozenset({"required_capability", "requires_code_write", "target_child", "task_class", "trial_approved"})
+_ROUTING_KEYS = frozenset({"required_capability", "requires_code_write", "target_child", "task_class",
+                           "trial_approved"})
 _TASK_METADATA_PREFIX = "task_metadata."
 _RISK_BY_NAME = {"Low": RiskClass.Low, "low": RiskClass.Low, "High": RiskClass.High, "high": RiskClass.High,
                  "Critical": RiskClass.Critical, "critical": RiskClass.Critical}

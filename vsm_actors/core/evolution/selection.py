@@ -144,10 +144,6 @@ def _bounded_tasks_score(max_tasks: int, small: float, medium: float) -> float:
     return small if max_tasks <= 10 else medium if max_tasks <= 50 else 1.0
 
 
-def _traffic_share_score(bp: int) -> float:
-    return 10.0 if bp <= 1_000 else 6.0 if bp <= 2_500 else 2.0 if bp <= 10_000 else 0.0
-
-
 def _is_unbounded_direct(suggestion: GeneSuggestion) -> bool:
     limits = suggestion.safety_limits
     return (suggestion.trial_mode is TrialMode.Direct and not limits.requires_approval and limits.max_tasks is None
@@ -171,7 +167,8 @@ def _suggestion_terms(record: StoredTrialRecord) -> list[tuple[str, float]]:
         terms.append((f"max_files_touched={limits.max_files_touched}", 4.0))
     bp = limits.max_traffic_share_basis_points
     if bp is not None:
-        terms.append((f"traffic_share_basis_points={bp}", _traffic_share_score(bp)))
+        terms.append((f"traffic_share_basis_points={bp}",
+                      10.0 if bp <= 1_000 else 6.0 if bp <= 2_500 else 2.0 if bp <= 10_000 else 0.0))
     if _is_unbounded_direct(s):
         terms.append(("unbounded_direct_penalty", -20.0))
     for key, sign in (("selection_priority", 1.0), ("selection_penalty", -1.0)):
@@ -197,10 +194,6 @@ def _history_terms(suggestion: GeneSuggestion, history: Sequence[StoredTrialReco
     return terms
 
 
-def _replay_counts(replay: CandidateReplaySummary | None) -> bool:
-    return replay is not None and (replay.affected_route_count > 0 or replay.candidate_no_route_count > 0)
-
-
 def _safety(suggestion: GeneSuggestion) -> float:
     limits = suggestion.safety_limits
     safety = _MODE_SCORES[suggestion.trial_mode]
@@ -216,10 +209,6 @@ def _safety(suggestion: GeneSuggestion) -> float:
     return safety - (30.0 if _is_unbounded_direct(suggestion) else 0.0)
 
 
-def _reason(label: str, delta: float) -> str:
-    return f"{label}:{delta:+.1f}"
-
-
 def score_queued_candidate(record: StoredTrialRecord, history: Sequence[StoredTrialRecord],
                            replay: CandidateReplaySummary | None) -> CandidateEvaluation:
     """Scalar score and objectives of one queued candidate, before environment pressure.
@@ -231,7 +220,7 @@ def score_queued_candidate(record: StoredTrialRecord, history: Sequence[StoredTr
     history_terms = _history_terms(s, history)
     terms = _suggestion_terms(record) + history_terms
     replay_fit = 0.0
-    if replay is not None and _replay_counts(replay):
+    if replay is not None and (replay.affected_route_count > 0 or replay.candidate_no_route_count > 0):
         terms.append((f"historical_replay_score={replay.estimated_delta_score:.3f}"
                       f"_affected_routes={replay.affected_route_count}"
                       f"_candidate_no_route={replay.candidate_no_route_count}",
@@ -245,7 +234,7 @@ def score_queued_candidate(record: StoredTrialRecord, history: Sequence[StoredTr
     )
     return CandidateEvaluation(
         trial_id=record.trial_id, score=sum((delta for _, delta in terms), 0.0),
-        reasons=tuple(_reason(label, delta) for label, delta in terms if delta != 0.0), objectives=objectives,
+        reasons=tuple(f"{label}:{delta:+.1f}" for label, delta in terms if delta != 0.0), objectives=objectives,
     )
 
 
