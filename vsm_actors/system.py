@@ -13,7 +13,7 @@ import os
 import time
 
 from .actors.protocol import (
-    ApplyPatches, Boot, Booted, DirectiveDone, EvolutionCommand, EvolutionReply, LedgerReady, PatchesApplied, RootMoved, RuntimeConfig,
+    ApplyPatches, Boot, Booted, DirectiveDone, EvolutionCommand, EvolutionReply, LedgerAnswer, LedgerRead, LedgerReady, PatchesApplied, RootMoved, RuntimeConfig,
     StatusReply, StatusRequest, Stop, Stopped, SubmitDirective,
 )
 from ._posix import kill_session
@@ -144,6 +144,14 @@ class Organization:
                                                          by=by, reason=reason, suggestion=suggestion))
         (reply,) = self._collect(lambda m: isinstance(m, EvolutionReply), 1, timeout or self.timeout)
         return reply
+
+    def read_ledger(self, method: str, *args, timeout: float | None = None):
+        """A read of the organization's ledger through its ledger actor (memory ledgers included)."""
+        self.asys.tell(self.supervisor, LedgerRead(method=method, args=args))
+        (answer,) = self._collect(lambda m: isinstance(m, LedgerAnswer), 1, timeout or self.timeout)
+        if answer.error:
+            raise OrganizationError(answer.error)
+        return answer.value
 
     def promote(self, node: str, child_name: str) -> PatchesApplied:
         node_id = self.status().genome.resolve(node).id

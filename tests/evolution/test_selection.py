@@ -203,11 +203,11 @@ def test_exposure_cost(mode, limits, cost):
 class TestEnvironmentPressure:
     def test_no_events_no_bonus(self):
         e = score()
-        assert apply_environment_pressure(e, EnvironmentPressure.from_totals(0, risk=50), suggestion()) == e
+        assert apply_environment_pressure(e, EnvironmentPressure(0, risk=50), suggestion()) == e
 
     def test_risk_weighted_by_the_candidates_source(self):
         """§3.12 worked example: risk 12 from one homeostat signal; an audit candidate weighs risk 0.85."""
-        e = apply_environment_pressure(score(), EnvironmentPressure.from_totals(1, risk=12.0), suggestion())
+        e = apply_environment_pressure(score(), EnvironmentPressure(1, risk=12.0), suggestion())
         assert e.objectives.expected_value == pytest.approx(24 + 12 * 0.8 * 0.85)
         assert e.objectives.safety == pytest.approx(30 + 3.6)
         assert e.score == pytest.approx(54 + 8.16 + 3.6)
@@ -215,21 +215,25 @@ class TestEnvironmentPressure:
 
     def test_caps(self):
         s = suggestion(source=GeneSuggestionSourceKind.AlgedonicSignal)
-        e = apply_environment_pressure(score(s), EnvironmentPressure.from_totals(3, 100.0, 100.0, 100.0), s)
+        e = apply_environment_pressure(score(s), EnvironmentPressure(3, 100.0, 100.0, 100.0), s)
         # risk 100·0.8·1.0 → cap 18; opportunity 100·0.9·0.15 = 13.5; feedback → cap 8; safety → cap 8
         assert e.score == pytest.approx(score(s).score + 18 + 13.5 + 8 + 8)
 
     def test_opportunity_and_feedback(self):
         s = suggestion(source=GeneSuggestionSourceKind.System4FutureProbe)
-        e = apply_environment_pressure(score(s), EnvironmentPressure.from_totals(2, opportunity=10.0, feedback=5.0), s)
+        e = apply_environment_pressure(score(s), EnvironmentPressure(2, opportunity=10.0, feedback=5.0), s)
         assert e.score == pytest.approx(score(s).score + 9.0 + 5 * 0.4 * 0.25)
         assert e.objectives.safety == score(s).objectives.safety           # no risk: no safety bonus
         assert e.reasons[-2:] == ("environment_opportunity_pressure=10.000", "environment_feedback_pressure=5.000")
 
     def test_unbounded_candidates_get_no_safety_bonus(self):
         s = suggestion(mode=TrialMode.Direct, limits=TrialSafetyLimits())
-        e = apply_environment_pressure(score(s), EnvironmentPressure.from_totals(1, risk=10.0), s)
+        e = apply_environment_pressure(score(s), EnvironmentPressure(1, risk=10.0), s)
         assert e.objectives.safety == score(s).objectives.safety
+
+    def test_a_number_is_the_same_pressure_for_every_source(self):
+        assert EnvironmentPressure(1, risk=2).risk == dict.fromkeys(
+            ("algedonic", "audit", "resource_bargain", "system2", "future_probe", "other"), 2.0)
 
     def test_pressure_is_read_under_the_candidates_own_source(self):
         only_probes = EnvironmentPressure(1, risk={"future_probe": 10.0})
@@ -284,7 +288,7 @@ def test_archive_records_and_winner_metadata():
     evaluated = [(record(s1), score(s1)), (record(s2), score(s2))]
     selection = select_candidate(evaluated)
     replay_meta = {"sugg-1": {"offline_replay_version": "route_counterfactual_v2", "replay_score": "0.000"}}
-    pressure = EnvironmentPressure.from_totals(1, risk=2.0, max_severity=4, reasons=("environment_signal a",))
+    pressure = EnvironmentPressure(1, risk=2.0, max_severity=4, reasons=("environment_signal a",))
     archive = archive_records(selection, evaluated, replay_meta, T0, pressure=pressure)
     assert [(a.trial_id, a.status) for a in archive] == [
         ("sugg-1", PopulationArchiveStatus.SelectedForTrial), ("sugg-2", PopulationArchiveStatus.Dominated)]

@@ -67,7 +67,7 @@ def test_echo_output_format() -> None:
 
 def test_registry_builds_each_local_provider() -> None:
     """make_provider knows every documented name; names are case-insensitive."""
-    assert PROVIDER_NAMES == ("codex", "command", "echo", "openai", "scripted")
+    assert PROVIDER_NAMES == ("codex", "command", "echo", "openai", "scripted", "world")
     assert isinstance(make_provider("Echo", prefix="x"), EchoProvider)
     assert isinstance(make_provider("scripted", script=[{"output_text": "hi"}]), ScriptedProvider)
     assert isinstance(make_provider("command", argv=["true"]), CommandProvider)

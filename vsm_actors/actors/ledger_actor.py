@@ -24,7 +24,7 @@ from ..ledger.writer import WriterProcess
 from .base import VsmActor
 from ..ledger.evolution_state import load_evolution
 from .protocol import (
-    EvolutionLoaded, LedgerClose, LedgerClosed, LedgerLoadChampion, LedgerLoadEvolution, LedgerOpen, LedgerReady,
+    READABLE, EvolutionLoaded, LedgerAnswer, LedgerRead, LedgerClose, LedgerClosed, LedgerLoadChampion, LedgerLoadEvolution, LedgerOpen, LedgerReady,
     LedgerWrite,
 )
 
@@ -82,6 +82,15 @@ class LedgerActor(VsmActor):
             self.send(sender, EvolutionLoaded(restored=restored))
         except Exception as exc:  # noqa: BLE001 - reported to the booting supervisor
             self.send(sender, EvolutionLoaded(error=f"cannot read evolution state: {exc}"))
+
+    def receiveMsg_LedgerRead(self, msg: LedgerRead, sender) -> None:
+        if msg.method not in READABLE:
+            return self.send(msg.reply_to or sender, LedgerAnswer(error=f"not a ledger read: {msg.method}"))
+        try:
+            self.flush_pending()
+            self.send(msg.reply_to or sender, LedgerAnswer(value=getattr(self.ledger, msg.method)(*msg.args)))
+        except Exception as exc:  # noqa: BLE001 - the reader gets the error
+            self.send(msg.reply_to or sender, LedgerAnswer(error=str(exc)))
 
     def flush_pending(self) -> None:
         """Commit what is buffered or at the writer, so a read sees it."""

@@ -32,6 +32,7 @@ from ..core.model.variants import debug_name
 from ..providers import ModelProviderError, ModelRequest, make_provider
 from .base import VsmActor
 from .evolution_shell import EvolvingNode
+from ..core.world import is_specialist, team_operations
 from .protocol import (
     ChildRestarted, DirectiveDone, EventsFlushed, FlushEvents, GenomeAck, GenomeChanged, LedgerWrite, NodeReady,
     NodeSetup, ResultWithEvents, SubmitDirective,
@@ -275,6 +276,7 @@ class NodeActor(EvolvingNode, VsmActor):
                                        "node_id": node.id, "node_name": node.name, "task_id": task.id,
                                        "task_title": task.title, "directive_id": task.directive_id or "",
                                        "task_class": task.metadata.get("task_class", ""),
+                                       **_world_facts(self.genome, node.id, task.metadata.get("task_class", "")),
                                        "operation_kind": debug_name(node.leaf_operation.kind) if node.leaf_operation.kind else ""})
             response = self.provider.complete(request)
         except (NotExecutable, ModelProviderError) as exc:
@@ -346,6 +348,12 @@ class NodeActor(EvolvingNode, VsmActor):
         events, self.deferred = (*self.deferred, *events), []
         traces, self.held_traces = (*self.held_traces, *traces), ()
         self.tell(address, ResultWithEvents(envelope=up, events=events, traces=traces, observed=observed))
+
+
+def _world_facts(genome, node_id: str, task_class: str) -> dict[str, str]:
+    """What a world-aware provider (a simulation) may want to know about the leaf asking."""
+    return {"task_specialist": "true" if is_specialist(genome, node_id, task_class) else "false",
+            "team_operations": ",".join(sorted(team_operations(genome, node_id)))}
 
 
 def _flag(raw: dict, key: str) -> bool | None:

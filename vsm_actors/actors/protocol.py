@@ -331,3 +331,22 @@ class ChildRestarted:
     node_id: str
     directory: dict
 
+
+
+READABLE = frozenset({"recent_task_traces", "events", "trial_records", "population_archive_records",
+                      "evolution_generation_records"})
+
+
+@frozen(kw_only=True)
+class LedgerRead:
+    """Client -> supervisor -> ledger actor: one read of the ledger after what is buffered commits."""
+
+    method: str
+    args: tuple = ()
+    reply_to: object = None
+
+
+@frozen(kw_only=True)
+class LedgerAnswer:
+    value: object = None
+    error: str | None = None

@@ -8,7 +8,7 @@ import os
 from thespian.actors import ActorExitRequest
 
 from .evolution_shell import evolving_controllers
-from .protocol import CandidateEnd, CandidateStart, CandidateWorkers, EvolutionCommand, EvolutionReply, NodeSetup
+from .protocol import LedgerRead, CandidateEnd, CandidateStart, CandidateWorkers, EvolutionCommand, EvolutionReply, NodeSetup
 
 
 class TrialSupervision:
@@ -78,3 +78,6 @@ class TrialSupervision:
         self.tell(self.directory[target], EvolutionCommand(
             action=msg.action, controller_id=target, trial_id=msg.trial_id, by=msg.by, reason=msg.reason,
             suggestion=msg.suggestion, reply_to=reply_to))
+
+    def receiveMsg_LedgerRead(self, msg: LedgerRead, sender) -> None:
+        self.tell(self.ledger, LedgerRead(method=msg.method, args=msg.args, reply_to=msg.reply_to or sender))

@@ -67,7 +67,7 @@ __all__ = [
     "stable_fraction",
 ]
 
-PROVIDER_NAMES = ("codex", "command", "echo", "openai", "scripted")
+PROVIDER_NAMES = ("codex", "command", "echo", "openai", "scripted", "world")
 
 
 def make_provider(name: str, **options: Any) -> ModelProvider:
@@ -91,6 +91,9 @@ def make_provider(name: str, **options: Any) -> ModelProvider:
 def _build(key: str, options: dict[str, Any]) -> ModelProvider:
     if key == "echo":
         return EchoProvider(**options)
+    if key == "world":
+        from .world import WorldProvider
+        return WorldProvider(**options)
     if key == "scripted":
         script = options.pop("script", None)
         return ScriptedProvider.from_script(script, **options)

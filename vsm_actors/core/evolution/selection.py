@@ -263,6 +263,13 @@ def pressure_source(source: GeneSuggestionSource) -> str:
     return "other" if isinstance(source, Other) else _PRESSURE_SOURCE[GeneSuggestionSourceKind(source)]
 
 
+def _per_source(pressure: float | Mapping[str, float]) -> dict[str, float]:
+    # a bare number is the reference's source-agnostic total: the same pressure for every source
+    if isinstance(pressure, (int, float)):
+        return dict.fromkeys(PRESSURE_SOURCES, float(pressure))
+    return dict(pressure)
+
+
 @frozen
 class EnvironmentPressure:
     """Recent environment pressure (§3.12), as it bears on candidates of each suggestion source.
@@ -271,24 +278,17 @@ class EnvironmentPressure:
     by source is only the *weight* of that pressure (§3.14.6), chosen by the candidate's own
     source. So each map here holds, under a source key, the pressure a candidate of that source
     faces, and the bonus is `min(pressure[key] × scale × weight[key], cap)` with the same key on
-    both sides; pressures are never summed across sources. `from_totals` builds the reference's
-    case (the same total under every key); a missing key means no pressure for that source.
+    both sides; pressures are never summed across sources. Passing a number instead of a map gives
+    the reference's case (that number under every key); a missing key means no pressure.
     """
 
     event_count: int = 0
-    risk: dict[str, float] = field(factory=dict)
-    opportunity: dict[str, float] = field(factory=dict)
-    feedback: dict[str, float] = field(factory=dict)
+    risk: dict[str, float] = field(factory=dict, converter=_per_source)
+    opportunity: dict[str, float] = field(factory=dict, converter=_per_source)
+    feedback: dict[str, float] = field(factory=dict, converter=_per_source)
     max_severity: int = 0
     homeostat_count: int = 0
     reasons: tuple[str, ...] = ()
-
-    @classmethod
-    def from_totals(cls, event_count: int, risk: float = 0.0, opportunity: float = 0.0, feedback: float = 0.0,
-                    **changes: object) -> EnvironmentPressure:
-        def every_source(value: float) -> dict[str, float]:
-            return dict.fromkeys(PRESSURE_SOURCES, value)
-        return cls(event_count, every_source(risk), every_source(opportunity), every_source(feedback), **changes)
 
     def for_source(self, key: str) -> tuple[float, float, float]:
         """(risk, opportunity, feedback) a candidate of source `key` faces."""
