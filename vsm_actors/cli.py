@@ -8,6 +8,7 @@ from .commands.genome import genome_group
 from .commands.ledger import ledger_group
 from .commands.live import LIVE_COMMANDS
 from .commands.run import run_cmd
+from .commands.simulate import simulate_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,6 +20,7 @@ def main() -> None:
 main.add_command(genome_group)
 main.add_command(ledger_group)
 main.add_command(run_cmd)
+main.add_command(simulate_cmd)
 for _command in LIVE_COMMANDS:
     main.add_command(_command)
 

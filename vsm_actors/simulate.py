@@ -57,7 +57,8 @@ def tree_summary(genome: OrganizationalGenome) -> str:
 
 def simulate(genome: OrganizationalGenome, workload: SimulationSpec, *, seed: int = 0, generations: int = 1,
              ledger_url: str = MEMORY_URL, on_generation: Callable[[GenerationResult], None] | None = None,
-             on_directive: Callable[[int, int], None] | None = None) -> list[GenerationResult]:
+             on_directive: Callable[[int, int], None] | None = None,
+             champion_sink: Callable[[OrganizationalGenome], None] | None = None) -> list[GenerationResult]:
     config = RuntimeConfig(ledger_url=ledger_url, deterministic_ids=True,
                            provider=ProviderSpec(name="world", options={"world": workload.world, "seed": seed}),
                            auto_approve="simulation" if workload.approve_trials else None, ledger_writer="inline")
@@ -96,6 +97,8 @@ def simulate(genome: OrganizationalGenome, workload: SimulationSpec, *, seed: in
             results.append(result)
             if on_generation is not None:
                 on_generation(result)
+        if champion_sink is not None:
+            champion_sink(org.genome)
     return results
 
 

@@ -224,7 +224,7 @@ class OrganizationActor(TrialSupervision, VsmActor):
         events = tuple(self.event("genome_patch_applied", {
             "patch_kind": patch_kind(p), "patch": codec.to_wire(p), "base_genome_id": old.id,
             "new_champion_genome_id": new.id, "added_node_ids": list(added), "removed_node_ids": list(removed),
-            "live": True, "elapsed_ms": round(elapsed, 3)}, kind="genome_patch_applied") for p in a["patches"])
+            "live": True, "elapsed_ms": 0.0 if self.config.deterministic_ids else round(elapsed, 3)}, kind="genome_patch_applied") for p in a["patches"])
         self.tell(self.ledger, LedgerWrite(events=events, champion=new, champion_key=self.champion_key,
                                            then=PatchesApplied(genome_id=new.id, added=added, removed=removed,
                                                                elapsed_ms=elapsed), to=a["reply_to"]))

@@ -17,7 +17,7 @@ class SimulationFileError(ValueError):
 
 def load_simulation(source: str | os.PathLike, *, name: str | None = None, text: str | None = None) -> SimulationSpec:
     try:
-        doc = load_text(text, name or "<string>") if text is not None else load_document(os.fspath(source))
+        doc = load_text(text, name=name or "<string>") if text is not None else load_document(os.fspath(source))
         return _spec(doc)
     except DocumentError as exc:
         raise SimulationFileError(str(exc)) from None
