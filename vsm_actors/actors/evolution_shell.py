@@ -110,7 +110,7 @@ class EvolvingNode:
         if evo is None or evo.active is None or evo.frozen_reason is not None:
             return False
         workers = frozenset(n for n in evo.active.candidate.nodes if n in self.directory or n in self.candidate_dir)
-        route = choose_trial_route(evo.active, self.node_id, task, workers=workers)
+        route = choose_trial_route(evo.active, self.node_id, task, workers=workers, champion=evo.champion)
         if route is None:
             return False
         address = self.candidate_dir.get(route.leaf_id) or self.directory.get(route.leaf_id)

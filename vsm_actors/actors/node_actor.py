@@ -65,7 +65,7 @@ class NodeActor(EvolvingNode, VsmActor):
     def receiveMsg_NodeSetup(self, msg: NodeSetup, sender) -> None:
         self.node_id, self.genome, self.directory = msg.node_id, msg.genome, msg.directory
         self.ledger, self.supervisor, self.provider_spec, self.config = msg.ledger, msg.supervisor, msg.provider, msg.config
-        self.services = Services(msg.node_id, msg.config.deterministic_ids)
+        self.services = Services(msg.id_owner or msg.node_id, msg.config.deterministic_ids)
         self.events = EventFactory(msg.node_id, self.services.new_id, self.services.now, self.services.to_json)
         self.mapper = DirectiveTaskMapper()
         own_process = msg.organization_pid is not None and msg.organization_pid != os.getpid()

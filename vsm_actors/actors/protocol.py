@@ -84,6 +84,7 @@ class NodeSetup:
     config: RuntimeConfig
     organization_pid: int | None = None  # the supervisor's process: does the node share it?
     evolution: object = None  # core.evolution.restore.StoredEvolution for an evolving metasystem
+    id_owner: str | None = None  # deterministic id prefix when not the node id (a trial's candidate actor)
 
 
 @frozen

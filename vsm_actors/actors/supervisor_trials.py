@@ -42,7 +42,7 @@ class TrialSupervision:
                 msg.candidate.node(node_id).name) or self.config.provider
             self.tell(address, NodeSetup(node_id=node_id, genome=msg.candidate, directory=directory, ledger=self.ledger,
                                          supervisor=self.myAddress, provider=spec, config=self.config,
-                                         organization_pid=os.getpid()))
+                                         organization_pid=os.getpid(), id_owner=f"{node_id}@{msg.trial_id}"))
         self.tell(sender, CandidateWorkers(trial_id=msg.trial_id, directory=created))
 
     def receiveMsg_CandidateEnd(self, msg: CandidateEnd, sender) -> None:

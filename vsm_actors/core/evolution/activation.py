@@ -17,6 +17,7 @@ from ..model.records import EvolutionGenerationRecord, StoredTrialRecord
 from .candidates import ChampionWrite
 from .controller import NOTHING, Ctx, Effects, EvolutionState, StartCandidate, _event, _trial_event, queue_candidate
 from .generation import plan_generation, suggestion_operator
+from .operators import ALL_OPERATORS
 from .replay import replay_candidate, replay_metadata
 from .selection import (
     EnvironmentPressure, apply_environment_pressure, archive_records, score_queued_candidate, select_candidate,
@@ -84,7 +85,7 @@ def start_next_trial(state: EvolutionState, ctx: Ctx, *, pressure: EnvironmentPr
 def run_generation(state: EvolutionState, ctx: Ctx, operators: Sequence | None = None) -> tuple[EvolutionState, Effects]:
     """One deterministic generation: offspring become queued candidates, then the record."""
     generation = state.generation + 1
-    kwargs = {"operators": operators} if operators is not None else {}
+    kwargs = {"operators": operators if operators is not None else ALL_OPERATORS}
     plan = plan_generation(
         controller_node_id=state.controller_id, champion=state.champion, policy=ctx.policy,
         completed=state.completed, archive=state.archive, queued_count=len(state.queued),

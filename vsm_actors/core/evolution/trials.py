@@ -30,6 +30,7 @@ from ..model.trace import TaskTrace
 from .exposure import exposure_bucket
 from .fitness import DEFAULT_WEIGHTS, FitnessWeights, score_trace
 
+IDLE_TRIAL_TASKS = 200   # champion tasks a trial may see without taking one before it is decided
 APPROVED_BY = "approved_by"          # record metadata: who approved the trial as a whole
 MODE_KEYS = {TrialMode.Shadow: "shadow", TrialMode.Probation: "probation", TrialMode.Canary: "canary",
              TrialMode.Direct: "direct"}
@@ -138,7 +139,8 @@ def descend(genome: OrganizationalGenome, node_id: str, task: TaskPacket,
 
 
 def choose_trial_route(trial: ActiveTrial | None, controller_id: str, task: TaskPacket, *,
-                       workers: frozenset[str], shadow: bool = False) -> TrialRoute | None:
+                       workers: frozenset[str], shadow: bool = False,
+                       champion: OrganizationalGenome | None = None) -> TrialRoute | None:
     """The candidate's route for `task`, or None when the trial may not take it. `workers` are
     the leaves that have actors: a candidate's route must end at one."""
     if trial is None or limits_allow(trial, task) is not None:
@@ -155,6 +157,13 @@ def choose_trial_route(trial: ActiveTrial | None, controller_id: str, task: Task
         return None
     if leaf not in workers:
         return None
+    if champion is not None and leaf in champion.nodes:
+        # a route the champion would take too measures the champion, not the candidate
+        try:
+            if descend(champion, controller_id, task)[1] == leaf:
+                return None
+        except (RoutingError, KeyError):
+            pass
     sid = trial.trial_id
     suggestion = trial.record.suggestion
     tags = {"trial_id": sid, "related_suggestion_id": sid, "candidate_genome_id": candidate.id,
@@ -199,6 +208,8 @@ def limits_exhausted(trial: ActiveTrial, settings: TrialSettings, now: datetime)
         return f"task limit {max_tasks} reached"
     if limits.max_token_budget is not None and record.consumed_tokens >= limits.max_token_budget:
         return f"token budget {limits.max_token_budget} used up"
+    if record.routed_tasks == 0 and len(trial.baseline) >= IDLE_TRIAL_TASKS:
+        return f"no eligible work in {IDLE_TRIAL_TASKS} tasks"
     if settings.max_trial_seconds is not None and now - record.started_at >= timedelta(seconds=settings.max_trial_seconds):
         return f"time limit {settings.max_trial_seconds}s reached"
     return None
