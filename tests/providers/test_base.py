@@ -78,7 +78,7 @@ def test_unknown_name_lists_the_valid_ones() -> None:
     with pytest.raises(UnknownProvider) as caught:
         make_provider("gpt")
     assert str(caught.value) == (
-        "invalid provider configuration: unknown provider 'gpt'; valid names: codex, command, echo, openai, scripted")
+        "invalid provider configuration: unknown provider 'gpt'; valid names: codex, command, echo, openai, scripted, world")
     assert caught.value.valid == PROVIDER_NAMES
 
 

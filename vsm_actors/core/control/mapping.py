@@ -77,7 +77,11 @@ class DirectiveTaskMapper:
         meta = directive.metadata
         metadata = {"origin": directive.origin, "mapped_from_directive": directive.id}
         requested = meta.get("requires_code_write")
-        write = requested == "true" if requested is not None else self.default_requires_code_write
+        # a directive that names a capability other than writing code (review, run_tests, research)
+        # does not also ask for code to be written unless it says so
+        named = meta.get("required_capability")
+        write = requested == "true" if requested is not None else (
+            self.default_requires_code_write and named in (None, "", "write_code"))
         metadata["requires_code_write"] = _bool_text(write)
         if likely_files:
             metadata["estimated_files_touched"] = str(len(likely_files))
