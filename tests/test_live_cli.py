@@ -149,3 +149,29 @@ def test_promote_unknown_node_is_bad_input(live_dir, genomes_dir):
     vsm(live_dir, "up", str(genomes_dir / "single_coder.yaml"))
     proc = vsm(live_dir, "promote", "ghost", "--child-name", "x", check=False)
     assert proc.returncode == 2 and "ghost" in proc.stderr
+
+
+def test_live_trials_evolve_approve_and_promote(live_dir, genomes_dir):
+    script = live_dir / "script.yaml"
+    script.write_text("rules:\n  - match: {node_name: primary-code-service}\n    outcome: failed\n    error: broken\n")
+    vsm(live_dir, "up", str(genomes_dir / "single_coder.yaml"), "--provider", "scripted", "--script", str(script))
+    try:
+        for n in range(6):
+            vsm(live_dir, "send", f"Change {n}", check=False)
+        evolved = vsm(live_dir, "evolve")
+        assert "active trial" in evolved.stdout
+        trials = json.loads(vsm(live_dir, "trials", "-o", "json").stdout)
+        (active,) = [t for t in trials if t["status"] == "active"]
+        assert active["mode"] == "Probation" and "review" in active["hypothesis"]
+        shown = json.loads(vsm(live_dir, "trial", "show", active["trial_id"]).stdout)
+        assert shown["suggestion"]["patch"]
+        vsm(live_dir, "trial", "approve", active["trial_id"])
+        vsm(live_dir, "trial", "promote", active["trial_id"])
+        names = json.dumps(status_json(live_dir)["tree"])
+        assert "review-probation-leaf" in names
+        trials = json.loads(vsm(live_dir, "trials", "-o", "json").stdout)
+        assert [t["status"] for t in trials if t["trial_id"] == active["trial_id"]] == ["promoted"]
+        bad = vsm(live_dir, "trial", "prune", "no-such-trial", check=False)
+        assert bad.returncode == 2 and "no active trial" in bad.stderr
+    finally:
+        vsm(live_dir, "down", check=False)

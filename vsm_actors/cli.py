@@ -9,6 +9,7 @@ from .commands.ledger import ledger_group
 from .commands.live import LIVE_COMMANDS
 from .commands.run import run_cmd
 from .commands.simulate import simulate_cmd
+from .commands.trials import TRIAL_COMMANDS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,7 +22,7 @@ main.add_command(genome_group)
 main.add_command(ledger_group)
 main.add_command(run_cmd)
 main.add_command(simulate_cmd)
-for _command in LIVE_COMMANDS:
+for _command in (*LIVE_COMMANDS, *TRIAL_COMMANDS):
     main.add_command(_command)
 
 
