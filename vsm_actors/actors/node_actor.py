@@ -344,7 +344,8 @@ class NodeActor(EvolvingNode, VsmActor):
         if self.defer_after is None or address is None:
             self.record(events, traces=traces)
             # the metasystems above observe the subtree's traces (audit window, trial evidence)
-            return self.tell(address, ResultWithEvents(envelope=up, observed=observed) if observed else up)
+            return self.tell(address, ResultWithEvents(envelope=up, observed=observed)
+                             if observed and self.config.evolution else up)
         events, self.deferred = (*self.deferred, *events), []
         traces, self.held_traces = (*self.held_traces, *traces), ()
         self.tell(address, ResultWithEvents(envelope=up, events=events, traces=traces, observed=observed))
