@@ -124,3 +124,28 @@ def test_an_active_trial_survives_a_restart(tmp_path):
         assert all(d.results[0].produced_by == "review-probation-leaf" for d in dones)
         assert org.evolution("status").active is None
         assert "review-probation-leaf" in org.genome.nodes
+
+
+def test_a_shadow_trial_copies_work_and_never_answers_for_the_champion(tmp_path):
+    from vsm_actors.core.model.capability import LeafOperationSpec
+    from vsm_actors.core.model.node import ViableNode
+    from vsm_actors.core.model.patch import AddChild, AddRoutingRule
+    from vsm_actors.core.model.genes import RoutingRule
+    from vsm_actors.core.model.patch import Batch
+    from vsm_actors.core.model.suggestion import GeneSuggestion, GeneSuggestionSourceKind, TrialMode, TrialSafetyLimits
+    script = {"rules": [{"output_text": "done"}]}
+    with organization(tmp_path, script) as org:
+        leaf = ViableNode.leaf("shadow-coder", "shadow-coder", LeafOperationSpec.coding())
+        patch = Batch(patches=(AddChild(parent_id="root", child=leaf), AddRoutingRule(rule=RoutingRule(
+            id="all-to-shadow", node_id="root", target_child="shadow-coder", keywords=("change",)))))
+        suggestion = GeneSuggestion(id="shadow-1", suggested_by_node_id="root", target_node_id="root",
+                                    source=GeneSuggestionSourceKind.System3StarAudit, patch=patch, hypothesis="shadow",
+                                    trial_mode=TrialMode.Shadow,
+                                    safety_limits=TrialSafetyLimits(max_tasks=3, max_traffic_share_basis_points=10_000))
+        reply = org.evolution("suggest", suggestion=suggestion)
+        assert reply.active is not None and reply.active.trial_id == "shadow-1"
+        dones = org.run_many([make_directive(f"Change {n}", metadata={"requires_code_write": "true"}) for n in range(5)])
+        assert all(d.ok and d.results[0].produced_by == "coder" for d in dones)  # the champion answers
+        status = org.evolution("status")
+        (record,) = [r for r in status.records if r.trial_id == "shadow-1"]
+        assert record.routed_tasks == 3 and record.trace_count == 3

@@ -191,15 +191,19 @@ for _cls in NEWTYPE_VARIANTS.values():
 
 # -- genome patches (externally tagged struct variants) ------------------------------------------
 
-def _structure_patch(value, _type):
-    if not isinstance(value, dict) or len(value) != 1:
-        raise ValueError(f"a genome patch is a one-key mapping naming its kind ({', '.join(patch.PATCH_TYPES)}), "
-                         f"got {_describe(value)}")
-    (tag, inner), = value.items()
-    cls = patch.PATCH_TYPES.get(tag)
-    if cls is None:
-        raise ValueError(f"unknown genome patch {tag!r}; expected one of {', '.join(patch.PATCH_TYPES)}")
-    return converter.structure(inner, cls)
+def _patch_hook(conv: cattrs.Converter):
+    # the variant's fields are read by the converter the hook belongs to, so `strict` also rejects
+    # unknown keys inside a patch (a typo in a hand-written patch file must not pass silently)
+    def structure_patch(value, _type):
+        if not isinstance(value, dict) or len(value) != 1:
+            raise ValueError(f"a genome patch is a one-key mapping naming its kind ({', '.join(patch.PATCH_TYPES)}), "
+                             f"got {_describe(value)}")
+        (tag, inner), = value.items()
+        cls = patch.PATCH_TYPES.get(tag)
+        if cls is None:
+            raise ValueError(f"unknown genome patch {tag!r}; expected one of {', '.join(patch.PATCH_TYPES)}")
+        return conv.structure(inner, cls)
+    return structure_patch
 
 
 _CHANNEL_FIELDS = (("id", str), ("from", (str, type(None))), ("to", (str, type(None))),
@@ -271,7 +275,7 @@ def _install_hooks(conv: cattrs.Converter) -> None:
     conv.register_structure_hook_factory(_is_homogeneous_tuple, _make_tuple_hook(conv))
     conv.register_structure_hook_factory(_is_variant_union, _variant_union_hook)
     conv.register_structure_hook_func(_is_optional_str, _structure_optional_str)
-    conv.register_structure_hook_func(lambda t: t == patch.GenomePatch, _structure_patch)
+    conv.register_structure_hook_func(lambda t: t == patch.GenomePatch, _patch_hook(conv))
     conv.register_structure_hook_func(lambda t: t is object or t is typing.Any, lambda v, _t: v)
     for cls in (ChannelConfig, genes.Relation):
         conv.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, conv, from_=override(rename="from")))

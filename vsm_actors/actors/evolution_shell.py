@@ -128,6 +128,32 @@ class EvolvingNode:
         self.tell(address, out)
         return True
 
+    def shadow_copy(self, task, env) -> None:
+        """A shadow trial: the same task also goes to the candidate's leaf; its result is evidence only."""
+        evo = self.evo
+        if evo.active is None or evo.frozen_reason is not None or evo.active.record.suggestion.trial_mode.value != "Shadow":
+            return
+        workers = frozenset(self.candidate_dir)
+        task = evolve(task, assigned_to=None)  # the champion's assignment is not the candidate's
+        route = choose_trial_route(evo.active, self.node_id, task, workers=workers, shadow=True, champion=evo.champion)
+        if route is None:
+            return
+        copy = evolve(task, assigned_to=route.leaf_id, metadata={**task.metadata, **route.tags,
+                                                                  "routed_by": self.node_id, "routing_reason": route.reason})
+        decision = RouteDecision(route.leaf_id, route.reason)
+        out = routed_task_envelope(copy, env, self.node_id, decision, id=self.services.new_id(),
+                                   created_at=self.services.now())
+        events = [self.events.task_routed(copy, self.genome.node(self.node_id).name, decision, env, out,
+                                          evo.active.candidate.id)]
+        self.evo, effects = routed_to_trial(evo, evo.active, self.evo_ctx, copy.id, route.leaf_id)
+        self.record([*events, *effects.events])
+        self.tell(self.candidate_dir[route.leaf_id], out)
+
+    def shadow_result(self, result, env, events: list) -> None:
+        events.append(self.events.result_received(result, env, result.metadata.get("directive_id") or None))
+        self.record(events)
+        self.observe(self.observed)
+
     def observe(self, traces) -> None:
         if self.evo is None:
             return

@@ -217,9 +217,13 @@ class NodeActor(EvolvingNode, VsmActor):
         self.outstanding[task.id] = (decision.child_id, out)
         self.record(events, defer=True)  # the result's way back up usually carries them
         self.tell(self.directory.get(decision.child_id), out)
+        if self.evo is not None:
+            self.shadow_copy(task, env)
 
     def on_result(self, result: TaskResult, env: MessageEnvelope, events: list | None = None) -> None:
         events = events if events is not None else []
+        if result.metadata.get("trial_shadow") == "true" and self.evo is not None:
+            return self.shadow_result(result, env, events)  # evidence only: never forwarded
         self.outstanding.pop(result.task_id, None)
         observed = self.observed
         if self.evo is not None:
