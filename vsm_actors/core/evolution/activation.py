@@ -23,7 +23,8 @@ from .selection import (
     EnvironmentPressure, apply_environment_pressure, archive_records, score_queued_candidate, select_candidate,
     winner_metadata,
 )
-from .trials import APPROVED_BY, ActiveTrial, candidate_only_nodes
+from .fitness import score_trace
+from .trials import APPROVED_BY, UNROUTED_BASELINE, ActiveTrial, candidate_only_nodes, task_class_of_trace
 
 REPLAY_TRACES = 200
 
@@ -69,7 +70,13 @@ def start_next_trial(state: EvolutionState, ctx: Ctx, *, pressure: EnvironmentPr
         meta[APPROVED_BY] = auto_approve
     active = evolve(winner.mark_active(now), metadata=meta)
     candidate = state.candidates[winner.trial_id]
-    trial = ActiveTrial(record=active, candidate=candidate)
+    # what the champion did with this kind of work before the trial: its traces, and a failure for
+    # each task it could not route at all (otherwise a trial that takes all of a class has nothing
+    # of the champion's on that class to be compared with)
+    baseline = tuple((task_class_of_trace(t), score_trace(t, ctx.weights)) for t in replay_set
+                     if not t.related_suggestion_ids) + tuple(
+        (f.task_class, UNROUTED_BASELINE) for f in state.routing_failures)
+    trial = ActiveTrial(record=active, candidate=candidate, baseline=baseline[-1000:])
     state = evolve(state, active=trial, queued=tuple(r for r in state.queued if r.trial_id != winner.trial_id),
                    candidates={k: v for k, v in state.candidates.items() if k != winner.trial_id},
                    archive=(*state.archive, *archive)[-500:])

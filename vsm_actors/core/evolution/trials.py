@@ -53,6 +53,7 @@ class ActiveTrial:
     candidate: OrganizationalGenome
     traces: tuple[TaskTrace, ...] = ()
     baseline: tuple[tuple[str, float], ...] = ()   # (task class, champion trace score)
+    champion_seen: int = 0   # champion outcomes observed since the trial started
 
     @property
     def trial_id(self) -> str:
@@ -198,7 +199,7 @@ def record_trial_trace(trial: ActiveTrial, trace: TaskTrace, now: datetime,
 
 def record_baseline(trial: ActiveTrial, task_class: str, score: float) -> ActiveTrial:
     """A champion outcome on work the trial could compare with (kept per task class)."""
-    return evolve(trial, baseline=(*trial.baseline, (task_class, score)))
+    return evolve(trial, baseline=(*trial.baseline, (task_class, score)), champion_seen=trial.champion_seen + 1)
 
 
 def limits_exhausted(trial: ActiveTrial, settings: TrialSettings, now: datetime) -> str | None:
@@ -208,7 +209,7 @@ def limits_exhausted(trial: ActiveTrial, settings: TrialSettings, now: datetime)
         return f"task limit {max_tasks} reached"
     if limits.max_token_budget is not None and record.consumed_tokens >= limits.max_token_budget:
         return f"token budget {limits.max_token_budget} used up"
-    if record.routed_tasks == 0 and len(trial.baseline) >= IDLE_TRIAL_TASKS:
+    if record.routed_tasks == 0 and trial.champion_seen >= IDLE_TRIAL_TASKS:
         return f"no eligible work in {IDLE_TRIAL_TASKS} tasks"
     if settings.max_trial_seconds is not None and now - record.started_at >= timedelta(seconds=settings.max_trial_seconds):
         return f"time limit {settings.max_trial_seconds}s reached"
