@@ -220,4 +220,5 @@ def team_operations(genome: OrganizationalGenome, leaf_id: str) -> frozenset[str
 def leaf_view(genome: OrganizationalGenome, leaf_id: str, task_class: str | None) -> LeafView:
     node = genome.node(leaf_id)
     return LeafView(task_class=task_class, operation=operation_name(node), leaf_id=leaf_id, leaf_name=node.name,
-                    specialist=is_specialist(genome, leaf_id, task_class), team_operations=team_operations(genome, leaf_id))
+                    specialist=is_specialist(genome, leaf_id, task_class),
+                    team_operations=team_operations(genome, leaf_id))

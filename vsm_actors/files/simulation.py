@@ -23,7 +23,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..core.world import BUILTIN_DEFAULT, DirectiveMix, SimulationSpec, WorldCondition, WorldEffect, WorldRule, WorldSpec
+from ..core.world import (
+    BUILTIN_DEFAULT, DirectiveMix, SimulationSpec, WorldCondition, WorldEffect, WorldRule, WorldSpec,
+)
 from .safe_load import Document, DocumentError, format_path, load_document, load_text
 
 __all__ = ["SimulationFileError", "load_simulation"]
