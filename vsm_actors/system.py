@@ -137,11 +137,13 @@ class Organization:
         return reply
 
     def evolution(self, action: str, controller: str | None = None, *, trial_id: str | None = None, by: str = "user",
-                  reason: str = "", suggestion=None, timeout: float | None = None) -> EvolutionReply:
-        """audit | evolve | approve | promote | prune | decide | freeze | thaw | suggest | status at one
-        evolving metasystem (the first one when `controller` is None)."""
+                  reason: str = "", suggestion=None, envelope=None, timeout: float | None = None) -> EvolutionReply:
+        """audit | evolve | approve | promote | prune | decide | freeze | thaw | suggest | deliver | status
+        at one evolving metasystem (the first one when `controller` is None); `deliver` hands it an
+        audit request, audit report or gene suggestion envelope as if it arrived on its channel."""
         self.asys.tell(self.supervisor, EvolutionCommand(action=action, controller_id=controller, trial_id=trial_id,
-                                                         by=by, reason=reason, suggestion=suggestion))
+                                                         by=by, reason=reason, suggestion=suggestion,
+                                                         envelope=envelope))
         (reply,) = self._collect(lambda m: isinstance(m, EvolutionReply), 1, timeout or self.timeout)
         return reply
 

@@ -13,17 +13,22 @@ import logging
 from attrs import evolve
 
 from ..core.evolution.activation import run_generation, start_next_trial
-from ..core.evolution.audit import RoutingFailure, RuleBasedAuditor, default_policy, policy_for
+from ..core.evolution.audit import RoutingFailure, default_policy, policy_for
+from ..core.evolution.model_audit import AuditPrompt
 from ..core.evolution.candidates import ChampionWrite
 from ..core.evolution.controller import (
     AdoptPatch, Ctx, EndCandidate, Effects, StartCandidate, approve, champion_changed, decide_trial, freeze,
-    ingest_suggestion, observe_routing_failure, observe_trace, promote, prune, routed_to_trial, run_audit, thaw,
+    ingest_audit_report, ingest_suggestion, observe_routing_failure, observe_trace, promote, prune, routed_to_trial, run_audit, thaw,
 )
 from ..core.evolution.restore import restore_state
 from ..core.evolution.trials import choose_trial_route
 from ..core.control.routing import required_capabilities, routed_task_envelope, RouteDecision
 from ..core.model.genome import OrganizationalGenome
+from ..core.model.payloads import AuditReport, AuditRequest
+from ..core.model.suggestion import GeneSuggestion
 from ..core.model.records import EvolutionPolicy
+from ..providers import ModelRequest
+from .auditors import auditor_for
 from .protocol import (
     CandidateEnd, CandidateStart, CandidateWorkers, EvolutionCommand, EvolutionReply, LedgerWrite,
 )
@@ -52,7 +57,7 @@ class EvolvingNode:
         if not self.config.evolution or self.node_id not in evolving_controllers(self.genome):
             return
         self.evo = restore_state(self.node_id, self.genome, stored)
-        self.auditor = RuleBasedAuditor()
+        self.auditor = auditor_for(policy_for(self.genome, self.node_id), self.ask_model)
         if self.evo.active is not None:  # a restarted trial needs its candidate's actors again
             self.apply_structure(StartCandidate(trial_id=self.evo.active.trial_id, candidate=self.evo.active.candidate,
                                                 nodes=tuple(n for n in self.evo.active.candidate.nodes
@@ -182,6 +187,35 @@ class EvolvingNode:
         if self.evo is not None:
             self.evolve_with(champion_changed, genome, self.evo_ctx)
 
+    def ask_model(self, prompt: AuditPrompt) -> str:
+        """A model-directed audit's question, asked of this node's provider (the answer's text)."""
+        node = self.genome.node(self.node_id)
+        return self.complete(ModelRequest(model=node.model, instructions=prompt.instructions, input=prompt.input,
+                                          metadata=dict(prompt.metadata))).output_text
+
+    def on_evolution_payload(self, env) -> bool:
+        """Audit requests and reports and gene suggestions arriving on a channel (reference §3.13)."""
+        payload = getattr(env, "payload", None)
+        if not isinstance(payload, (AuditRequest, AuditReport, GeneSuggestion)):
+            return False
+        if self.evo is None:
+            self.record([self.events.other("payload_ignored", {
+                "payload_type": env.payload_type, "envelope_id": env.id, "reason": f"{self.node_id} does not evolve"})])
+            return True
+        ctx, channel = self.evo_ctx, env.channel_type.value
+        if isinstance(payload, AuditRequest):
+            policy = policy_for(self.genome, self.node_id) or default_policy(self.node_id)
+            if payload.window_tasks:
+                policy = evolve(policy, window_tasks=payload.window_tasks)
+            self.evolve_with(run_audit, self.auditor, ctx, policy, source_channel=channel)
+        elif isinstance(payload, AuditReport):
+            self.evolve_with(ingest_audit_report, payload, ctx, suggested_by=env.source_node_id or self.node_id,
+                             source_channel=channel, correlation_id=env.correlation_id)
+        else:
+            self.evolve_with(ingest_suggestion, payload, ctx, source_channel=channel, payload_type=env.payload_type)
+        self.on_schedule_start()
+        return True
+
     # -- messages --------------------------------------------------------------------------------
 
     def receiveMsg_CandidateWorkers(self, msg: CandidateWorkers, sender) -> None:
@@ -228,6 +262,10 @@ class EvolvingNode:
                 self.evo = thaw(self.evo)
             elif action == "suggest":
                 self.evolve_with(ingest_suggestion, msg.suggestion, ctx)
+            elif action == "deliver":
+                if not self.on_evolution_payload(msg.envelope):
+                    raise ValueError(f"{getattr(msg.envelope, 'payload_type', msg.envelope)!r} is not an audit request, "
+                                     "audit report or gene suggestion")
             elif action != "status":
                 raise ValueError(f"unknown evolution action: {action}")
             if action in ("audit", "evolve", "start", "approve", "thaw", "suggest"):

@@ -152,6 +152,8 @@ class NodeActor(EvolvingNode, VsmActor):
                 (self.execute if self.is_leaf else self.route)(payload, env, events)
             elif isinstance(payload, Directive):
                 self.on_directive(payload, env, events)
+            elif self.on_evolution_payload(env):
+                self.record(events)
             else:
                 events.append(self.events.other("payload_ignored", {"payload_type": env.payload_type,
                                                                     "envelope_id": env.id}))
@@ -268,13 +270,16 @@ class NodeActor(EvolvingNode, VsmActor):
                              created_at=self.services.now())
         self.send_up(target, up, events, traces=(trace,), observed=(trace,))
 
+    def complete(self, request: ModelRequest):
+        if self.provider is None:
+            self.provider = make_provider(self.provider_spec.name, **self.provider_spec.options)
+        return self.provider.complete(request)
+
     def attempt(self, task: TaskPacket, t0: float) -> Outcome:
         """Run the task through the provider; latency is the provider's own figure, else ours."""
         node = self.genome.node(self.node_id)
         try:
             check_executable(self.genome, self.node_id, task)
-            if self.provider is None:
-                self.provider = make_provider(self.provider_spec.name, **self.provider_spec.options)
             request = ModelRequest(model=node.model, instructions=self.instructions(node),
                                    input=self.services.to_json_text(task), metadata={
                                        "node_id": node.id, "node_name": node.name, "task_id": task.id,
@@ -282,7 +287,7 @@ class NodeActor(EvolvingNode, VsmActor):
                                        "task_class": task.metadata.get("task_class", ""),
                                        **_world_facts(self.genome, node.id, task.metadata.get("task_class", "")),
                                        "operation_kind": debug_name(node.leaf_operation.kind) if node.leaf_operation.kind else ""})
-            response = self.provider.complete(request)
+            response = self.complete(request)
         except (NotExecutable, ModelProviderError) as exc:
             return Outcome(error=str(exc), provider=self.provider_spec.name, model=node.model.model,
                            latency_ms=int((time.perf_counter() - t0) * 1000))

@@ -244,7 +244,7 @@ class EvolutionLoaded:
 @frozen(kw_only=True)
 class EvolutionCommand:
     """Client -> supervisor -> a metasystem: audit | evolve | approve | promote | prune | freeze
-    | thaw | status, answered by EvolutionReply."""
+    | thaw | suggest | deliver | status, answered by EvolutionReply."""
 
     action: str
     controller_id: str | None = None
@@ -252,6 +252,7 @@ class EvolutionCommand:
     by: str = "user"
     reason: str = ""
     suggestion: object = None        # a GeneSuggestion for action "suggest"
+    envelope: object = None          # an audit-channel MessageEnvelope for action "deliver"
     reply_to: object = None
 
 

@@ -77,7 +77,7 @@ class TrialSupervision:
                 error=f"{msg.controller_id} is not an evolving metasystem (evolving: {known})"))
         self.tell(self.directory[target], EvolutionCommand(
             action=msg.action, controller_id=target, trial_id=msg.trial_id, by=msg.by, reason=msg.reason,
-            suggestion=msg.suggestion, reply_to=reply_to))
+            suggestion=msg.suggestion, envelope=msg.envelope, reply_to=reply_to))
 
     def receiveMsg_LedgerRead(self, msg: LedgerRead, sender) -> None:
         self.tell(self.ledger, LedgerRead(method=msg.method, args=msg.args, reply_to=msg.reply_to or sender))

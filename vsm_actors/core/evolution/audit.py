@@ -60,6 +60,7 @@ class AuditInput:
 class AuditOutcome:
     report: AuditReport
     suggestions: tuple[GeneSuggestion, ...] = field(default=())
+    rejected: tuple[str, ...] = field(default=())   # answers or suggestions dropped, with the reason
 
 
 class Auditor(Protocol):
@@ -191,3 +192,26 @@ def _new_leaf(genome: OrganizationalGenome, controller: str, name: str, spec: Le
         system_5=System5Policy(identity=identity, values=values, non_negotiable_constraints=constraints,
                                denied_capabilities=("write_code",) if not spec.allows_code_write else ()),
         **extra)
+
+
+REPORT_HYPOTHESIS = "System 3* audit report suggested a bounded organizational mutation."
+
+
+def suggestions_from_report(report: AuditReport, suggested_by: str, source_channel: str, new_id: IdFactory,
+                            correlation_id: str | None = None) -> tuple[GeneSuggestion, ...]:
+    """One bounded suggestion per patch of an audit report that arrived on a channel (reference §3.13)."""
+    titles = "; ".join(f.title for f in report.findings)
+    hypothesis = (f"System 3* audit report suggests a bounded organizational mutation: {titles}" if titles
+                  else REPORT_HYPOTHESIS)
+    evidence = [f"source_channel={source_channel}"]
+    if correlation_id:
+        evidence.append(f"correlation_id={correlation_id}")
+    for f in report.findings:
+        evidence.append(f"finding={f.title} severity={f.severity} related_nodes={len(f.related_nodes)} "
+                        f"related_tasks={len(f.related_tasks)}")
+        evidence.extend(f.evidence)
+    if len(evidence) == 1 + bool(correlation_id):
+        evidence.append("audit report supplied suggested patch without findings")
+    return tuple(GeneSuggestion.new(suggested_by, report.target_node_id, GeneSuggestionSourceKind.System3StarAudit,
+                                    patch, hypothesis, new_id, evidence=tuple(evidence), safety_limits=AUDIT_LIMITS)
+                 for patch in report.suggested_patches)

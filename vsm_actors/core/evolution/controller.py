@@ -27,7 +27,7 @@ from ..model.records import (
 from ..model.suggestion import GeneSuggestion
 from ..model.trace import TaskTrace
 from ..model.variants import Other
-from .audit import AuditInput, Auditor, RoutingFailure
+from .audit import AuditInput, Auditor, RoutingFailure, suggestions_from_report
 from .candidates import (
     CandidateError, ChampionWrite, build_candidate, is_duplicate, queued_records, rebase, rejected_record,
 )
@@ -177,12 +177,30 @@ def run_audit(state: EvolutionState, auditor: Auditor, ctx: Ctx, policy=None,
                                        routing_failures=state.routing_failures, policy=policy), ctx.new_id)
     effects = Effects(events=(started,))
     state = evolve(state, since_audit=0)
+    for reason in outcome.rejected:
+        effects += Effects(events=(_event(ctx, state, Other("audit_suggestion_rejected"),
+                                          {"node_id": state.controller_id, "reason": reason}),))
     for suggestion in outcome.suggestions:
         state, more = ingest_suggestion(state, suggestion, ctx, source_channel=source_channel)
         effects += more
     completed = _event(ctx, state, LedgerEventKind.AuditCompleted, ctx.to_json(outcome.report),
-                       metadata={"suggestion_count": str(len(outcome.suggestions)), "source_channel": source_channel})
+                       metadata={"suggestion_count": str(len(outcome.suggestions)), "source_channel": source_channel,
+                                 "rejected_count": str(len(outcome.rejected))})
     return state, effects + Effects(events=(completed,))
+
+
+def ingest_audit_report(state: EvolutionState, report, ctx: Ctx, *, suggested_by: str, source_channel: str = "Audit",
+                        correlation_id: str | None = None) -> tuple[EvolutionState, Effects]:
+    """An audit report from a child or an audit node: AuditCompleted, then each patch as a queued candidate."""
+    suggestions = suggestions_from_report(report, suggested_by, source_channel, ctx.new_id, correlation_id)
+    completed = _event(ctx, state, LedgerEventKind.AuditCompleted, ctx.to_json(report), correlation_id=correlation_id,
+                       metadata={"source_channel": source_channel, "suggestion_count": str(len(suggestions))})
+    effects = Effects(events=(completed,))
+    for suggestion in suggestions:
+        state, more = ingest_suggestion(state, suggestion, ctx, source_channel=source_channel,
+                                        payload_type="vsm.audit_report")
+        effects += more
+    return state, effects
 
 
 def ingest_suggestion(state: EvolutionState, suggestion: GeneSuggestion, ctx: Ctx, *,

@@ -38,6 +38,10 @@ class GenomeValidationError(ValueError):
 _EMPTY_OPERATION = LeafOperationSpec()
 
 
+# what an audit policy's `suggestion` may name: the rule-based auditor, a model, or both
+AUDITOR_KINDS = ("add_review_leaf", "model", "rules_and_model")
+
+
 def validate_genome(genome: OrganizationalGenome) -> list[GenomeIssue]:
     """Every broken invariant, in a stable order; an empty list means the genome is valid."""
     issues: list[GenomeIssue] = []
@@ -119,6 +123,9 @@ def validate_genome(genome: OrganizationalGenome) -> list[GenomeIssue]:
         if policy.node_id not in nodes:
             add(GenomeIssue(message=f"audit policy node {policy.node_id} does not exist", section="audit_policies",
                             key=i, field="node_id"))
+        if policy.suggestion not in AUDITOR_KINDS:
+            add(GenomeIssue(message=f"unknown auditor {policy.suggestion!r}; expected one of {', '.join(AUDITOR_KINDS)}",
+                            section="audit_policies", key=i, field="suggestion"))
     return issues
 
 
