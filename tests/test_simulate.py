@@ -144,3 +144,11 @@ def test_bad_workload_on_the_command_line_exits_2(files):
     (files / "bad.yaml").write_text("directives: 3\n")
     proc = vsm("simulate", files / "g.yaml", "--workload", files / "bad.yaml", check=False)
     assert proc.returncode == 2 and "bad.yaml:1:" in proc.stderr and "directives" in proc.stderr
+
+
+def test_progress_goes_to_stderr_and_quiet_silences_it(files):
+    proc = vsm("simulate", files / "g.yaml", "--workload", files / "w.yaml", "--generations", 2, "-o", "jsonl")
+    assert len(proc.stdout.splitlines()) == 2  # stdout keeps only the per-generation objects
+    assert proc.stderr.splitlines()[-1].startswith("simulate: 400/400 (")
+    quiet = vsm("simulate", files / "g.yaml", "--workload", files / "w.yaml", "-q", "-o", "jsonl")
+    assert quiet.stderr == ""

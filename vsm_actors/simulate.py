@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from attrs import asdict, frozen
 
-from .actors.protocol import ProviderSpec, RuntimeConfig
+from .actors.protocol import DirectiveDone, ProviderSpec, RuntimeConfig
 from .core.evolution.fitness import score_trace
 from .core.model.events import LedgerEventKind, TraceWindow
 from .core.model.genome import OrganizationalGenome
@@ -57,7 +57,8 @@ def tree_summary(genome: OrganizationalGenome) -> str:
 
 def simulate(genome: OrganizationalGenome, workload: SimulationSpec, *, seed: int = 0, generations: int = 1,
              ledger_url: str = MEMORY_URL, on_generation: Callable[[GenerationResult], None] | None = None,
-             on_directive: Callable[[int, int], None] | None = None,
+             on_batch: Callable[[int], None] | None = None,
+             on_done: Callable[[DirectiveDone], None] | None = None,
              champion_sink: Callable[[OrganizationalGenome], None] | None = None) -> list[GenerationResult]:
     config = RuntimeConfig(ledger_url=ledger_url, deterministic_ids=True,
                            provider=ProviderSpec(name="world", options={"world": workload.world, "seed": seed}),
@@ -73,9 +74,9 @@ def simulate(genome: OrganizationalGenome, workload: SimulationSpec, *, seed: in
                 task_class, title, body, metadata = draw_directive(workload, seed, n)
                 batch.append(Directive(id=f"sim-directive-{n}", origin="simulation", title=title, body=body,
                                        metadata=metadata))
-            dones = org.run_many(batch, timeout=600)
-            if on_directive is not None:
-                on_directive(n, generation)
+            if on_batch is not None:
+                on_batch(len(batch))
+            dones = org.run_many(batch, timeout=600, on_done=on_done)
             wanted = {d.id for d in batch}
             traces = [t for t in org.read_ledger("recent_task_traces", TraceWindow(limit=max(len(batch) * 6, 100)))
                       if t.metadata.get("directive_id") in wanted]

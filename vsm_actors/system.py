@@ -11,6 +11,7 @@ import gc
 import logging
 import os
 import time
+from collections.abc import Callable
 
 from .actors.protocol import (
     ApplyPatches, Boot, Booted, DirectiveDone, EvolutionCommand, EvolutionReply, LedgerAnswer, LedgerRead, LedgerReady, PatchesApplied, RootMoved, RuntimeConfig,
@@ -111,10 +112,12 @@ class Organization:
     def run(self, directive: str | Directive, timeout: float | None = None) -> DirectiveDone:
         return self.run_many([directive], timeout)[0]
 
-    def run_many(self, directives, timeout: float | None = None) -> list[DirectiveDone]:
-        """Send every directive at once, then collect one completion per directive (in order)."""
+    def run_many(self, directives, timeout: float | None = None,
+                 on_done: Callable[[DirectiveDone], None] | None = None) -> list[DirectiveDone]:
+        """Send every directive at once, then collect one completion per directive (in order);
+        `on_done` sees each completion as it arrives."""
         items = [self.submit(d) for d in directives]
-        return self.wait(items, timeout or self.timeout * max(1, len(items) / 100))
+        return self.wait(items, timeout or self.timeout * max(1, len(items) / 100), on_done=on_done)
 
     def submit(self, directive: str | Directive) -> Directive:
         """Send one directive without waiting; `wait` collects its completion."""
@@ -122,10 +125,11 @@ class Organization:
         self.asys.tell(self.root or self.supervisor, SubmitDirective(directive=item))
         return item
 
-    def wait(self, directives: list[Directive], timeout: float | None = None) -> list[DirectiveDone]:
+    def wait(self, directives: list[Directive], timeout: float | None = None,
+             on_done: Callable[[DirectiveDone], None] | None = None) -> list[DirectiveDone]:
         wanted = {d.id for d in directives}
         done = self._collect(lambda m: isinstance(m, DirectiveDone) and m.directive_id in wanted, len(wanted),
-                             timeout or self.timeout)
+                             timeout or self.timeout, each=on_done)
         by_id = {m.directive_id: m for m in done}
         return [by_id[d.id] for d in directives]
 
@@ -168,13 +172,15 @@ class Organization:
     def genome(self) -> OrganizationalGenome:
         return self.status().genome
 
-    def _collect(self, wanted, count: int, timeout: float) -> list:
+    def _collect(self, wanted, count: int, timeout: float, each=None) -> list:
         """`ask`/`listen` return the next message from anyone (thespian.md pitfall 4): keep what
         is not for this call, and give it to the call that wants it."""
         got, keep = [], []
         for m in self._stash:
             (got if wanted(m) and len(got) < count else keep).append(m)
         self._stash = keep
+        for m in got if each is not None else ():
+            each(m)
         deadline = time.monotonic() + timeout
         while len(got) < count:
             remaining = deadline - time.monotonic()
@@ -188,7 +194,12 @@ class Organization:
             if isinstance(m, RootMoved):
                 self.root = m.root
                 continue
-            (got if wanted(m) else self._stash).append(m)
+            if wanted(m):
+                got.append(m)
+                if each is not None:
+                    each(m)
+            else:
+                self._stash.append(m)
         return got
 
     def shutdown(self) -> None:

@@ -14,6 +14,7 @@ from ..files.simulation import SimulationFileError, load_simulation
 from ..ledger import MEMORY_URL
 from ..simulate import simulate
 from ..system import OrganizationError
+from ..views.progress import Progress
 from .common import BadInput, output_option
 from .genome import _render, read_genome
 
@@ -27,7 +28,8 @@ from .genome import _render, read_genome
 @click.option("--ledger", default=None, help="Keep the ledger here (SQLite path or URL); default: in memory.")
 @click.option("--champion-out", "champion_out", type=click.Path(dir_okay=False), default=None,
               help="Write the final champion genome here (.yaml: concise form, else full JSON).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress on stderr (by default a live bar on a terminal, else a line every 5 s and at the end).")
 @output_option
 def simulate_cmd(genome_file, workload_file, seed, generations, ledger, champion_out, quiet, output) -> None:
     """Run GENOME_FILE against the scripted world in --workload for G generations, in process."""
@@ -40,23 +42,23 @@ def simulate_cmd(genome_file, workload_file, seed, generations, ledger, champion
         raise BadInput(f"{workload_file}: cannot read: {exc.strerror or exc}") from None
     if ledger and os.path.exists(ledger) and os.path.getsize(ledger) > 0:
         raise BadInput(f"{ledger}: exists already; a simulation writes a fresh ledger")
-    progress = sys.stderr.isatty() and not quiet
+    progress = Progress(workload.per_generation * generations, "simulate", enabled=not quiet)
 
     def line(result) -> None:
         data = result.to_json()
         if output == "text":
-            click.echo(f"gen {result.generation:>3}  {result.tree}  ok {result.succeeded}/{result.directives}  "
+            progress.echo(f"gen {result.generation:>3}  {result.tree}  ok {result.succeeded}/{result.directives}  "
                        f"tokens {result.tokens}  fitness {result.mean_score:.3f}  trials +{result.trials_started} "
                        f"promoted {result.trials_promoted} pruned {result.trials_pruned}")
         elif output == "jsonl":
-            click.echo(json.dumps(data, separators=(",", ":")))
-        if progress:
-            click.echo(f"\rgeneration {result.generation}/{generations}", err=True, nl=result.generation == generations)
+            progress.echo(json.dumps(data, separators=(",", ":")))
 
     try:
-        results = simulate(genome, workload, seed=seed, generations=generations, ledger_url=ledger or MEMORY_URL,
-                           on_generation=line, champion_sink=(lambda g: _write_champion(g, champion_out))
-                           if champion_out else None)
+        with progress:
+            results = simulate(genome, workload, seed=seed, generations=generations, ledger_url=ledger or MEMORY_URL,
+                               on_generation=line, on_batch=progress.set_running,
+                               on_done=lambda done: progress.advance(done.ok),
+                               champion_sink=(lambda g: _write_champion(g, champion_out)) if champion_out else None)
     except OrganizationError as exc:
         click.echo(f"vsm simulate: {exc}", err=True)
         sys.exit(1)
