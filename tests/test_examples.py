@@ -38,3 +38,19 @@ def test_local_evolution_cycle_example_completes(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "5. trial Promoted" in result.stdout
     assert "'review-probation-leaf'" in result.stdout
+
+
+def test_controller_trial_smoke_example_promotes_across_restarts(tmp_path: Path) -> None:
+    ledger = tmp_path / "smoke.sqlite"
+    result = subprocess.run([sys.executable, str(ROOT / "examples" / "controller_trial_smoke.py"), str(ledger)],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=180)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "2. restored active trial smoke-suggestion-1" in out
+    assert out.count("by candidate-reviewer") == 3
+    assert "4. trial Promoted" in out and "has candidate-reviewer: True" in out
+    events = out.split("lifecycle events: ")[1]
+    order = ["trial_queued", "trial_started", "trial_task_routed", "trial_trace_recorded",
+             "trial_decision_recorded", "trial_promoted", "genome_patch_applied"]
+    positions = [events.index(f"'{kind}'") for kind in order]
+    assert positions == sorted(positions)
