@@ -73,9 +73,9 @@ def start_next_trial(state: EvolutionState, ctx: Ctx, *, pressure: EnvironmentPr
     # what the champion did with this kind of work before the trial: its traces, and a failure for
     # each task it could not route at all (otherwise a trial that takes all of a class has nothing
     # of the champion's on that class to be compared with)
-    baseline = tuple((task_class_of_trace(t), score_trace(t, ctx.weights)) for t in replay_set
+    baseline = tuple((task_class_of_trace(t), score_trace(t, ctx.weights), t.token_total()) for t in replay_set
                      if not t.related_suggestion_ids) + tuple(
-        (f.task_class, UNROUTED_BASELINE) for f in state.routing_failures)
+        (f.task_class, UNROUTED_BASELINE, None) for f in state.routing_failures)
     trial = ActiveTrial(record=active, candidate=candidate, baseline=baseline[-1000:])
     state = evolve(state, active=trial, queued=tuple(r for r in state.queued if r.trial_id != winner.trial_id),
                    candidates={k: v for k, v in state.candidates.items() if k != winner.trial_id},

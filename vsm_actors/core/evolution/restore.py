@@ -36,7 +36,7 @@ def restore_state(controller_id: str, champion: OrganizationalGenome, stored: St
         sid = stored.active.trial_id
         since = stored.active.started_at
         evidence = tuple(t for t in stored.observed if sid in t.related_suggestion_ids)
-        baseline = tuple((task_class_of_trace(t), score_trace(t)) for t in stored.observed
+        baseline = tuple((task_class_of_trace(t), score_trace(t), t.token_total()) for t in stored.observed
                          if not t.related_suggestion_ids and t.started_at >= since and t.genome_id == champion.id)
         active = ActiveTrial(record=stored.active, candidate=stored.active_candidate, traces=evidence,
                              baseline=baseline)

@@ -52,7 +52,7 @@ class ActiveTrial:
     record: StoredTrialRecord
     candidate: OrganizationalGenome
     traces: tuple[TaskTrace, ...] = ()
-    baseline: tuple[tuple[str, float], ...] = ()   # (task class, champion trace score)
+    baseline: tuple[tuple[str, float, int | None], ...] = ()   # (task class, champion score, tokens)
     champion_seen: int = 0   # champion outcomes observed since the trial started
 
     @property
@@ -197,9 +197,10 @@ def record_trial_trace(trial: ActiveTrial, trace: TaskTrace, now: datetime,
     return evolve(trial, record=record, traces=traces)
 
 
-def record_baseline(trial: ActiveTrial, task_class: str, score: float) -> ActiveTrial:
-    """A champion outcome on work the trial could compare with (kept per task class)."""
-    return evolve(trial, baseline=(*trial.baseline, (task_class, score)), champion_seen=trial.champion_seen + 1)
+def record_baseline(trial: ActiveTrial, task_class: str, score: float, tokens: int | None = None) -> ActiveTrial:
+    """A champion outcome on work the trial could compare with (kept per task class); tokens are
+    None for work the champion could not route."""
+    return evolve(trial, baseline=(*trial.baseline, (task_class, score, tokens)), champion_seen=trial.champion_seen + 1)
 
 
 def limits_exhausted(trial: ActiveTrial, settings: TrialSettings, now: datetime) -> str | None:
@@ -241,7 +242,8 @@ def evaluate_trial(trial: ActiveTrial, champion: OrganizationalGenome, settings:
                    parsimony_tolerance: float = 1.0) -> TrialVerdict:
     scores = [score_trace(t, weights) for t in trial.traces]
     classes = {task_class_of_trace(t) for t in trial.traces}
-    base = [s for c, s in trial.baseline if c in classes] or [s for _, s in trial.baseline]
+    compared = [b for b in trial.baseline if b[0] in classes] or list(trial.baseline)
+    base = [b[1] for b in compared]
     exhausted = limits_exhausted(trial, settings, now)
     n = len(scores)
     c_mean, c_var = _mean_var(scores)
@@ -274,9 +276,29 @@ def evaluate_trial(trial: ActiveTrial, champion: OrganizationalGenome, settings:
         if diff >= -parsimony_tolerance:
             return TrialVerdict(decision=TrialDecision.Promote, reason=(
                 f"{exhausted}: simpler candidate no worse ({diff:+.3f} per task)"), **verdict)
+        saving = token_saving(trial.traces, compared, confidence_z)
+        if saving is not None and diff + se >= -parsimony_tolerance:
+            # within one standard error of "no worse", and certainly cheaper: parsimony wins the tie
+            return TrialVerdict(decision=TrialDecision.Promote, reason=(
+                f"{exhausted}: simpler candidate within noise ({diff:+.3f} per task, se {se:.3f}) "
+                f"and cheaper by {saving:.0f} tokens per task"), **verdict)
         return TrialVerdict(decision=TrialDecision.Prune, reason=(
             f"{exhausted}: simpler candidate worse by {-diff:.3f} per task"), **verdict)
     return TrialVerdict(decision=TrialDecision.Continue, reason="simpler candidate: gathering evidence", **verdict)
+
+
+def token_saving(traces: Sequence[TaskTrace], compared: Sequence[tuple], confidence_z: float) -> float | None:
+    """Tokens per task the candidate saves against the champion on the same work, when the saving
+    is beyond `confidence_z` standard errors and at least a tenth of what the champion spends;
+    None otherwise."""
+    mine = [float(t.token_total()) for t in traces]
+    theirs = [float(b[2]) for b in compared if len(b) > 2 and b[2] is not None]
+    if len(mine) < 2 or len(theirs) < 2:
+        return None
+    (m_mean, m_var), (t_mean, t_var) = _mean_var(mine), _mean_var(theirs)
+    saving = t_mean - m_mean
+    se = math.sqrt(m_var / len(mine) + t_var / len(theirs))
+    return saving if saving >= 0.1 * t_mean and saving - confidence_z * se > 0 else None
 
 
 def candidate_only_nodes(champion: OrganizationalGenome, candidate: OrganizationalGenome) -> tuple[str, ...]:
