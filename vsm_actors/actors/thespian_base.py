@@ -15,6 +15,9 @@ logger up again (a module lock and a dict) to format a debug line that is almost
 cases for its own control messages (source loading, status, exit, child exits, poison) even for
 an ordinary first attempt; `direct_delivery()` hands such a message straight to its actor.
 
+Prompt listen: `listen` returns an answer that is already waiting before it sleeps to the next
+wakeup (`prompt_listen()`).
+
 Transmit expiry scan: the TCP base checks every queued outbound message for expiry on every
 send and every completed send, by the same fold with a view object per message. A metasystem
 that receives a burst queues one message per directive to its child, so each send scanned
@@ -175,6 +178,28 @@ def direct_delivery() -> None:
     ActorSystemBase._runSingleSend = _runSingleSend
 
 
+def prompt_listen() -> None:
+    """`listen` answers with a reply that has already arrived instead of first sleeping until the
+    next pending wakeup: after a `tell`, every send has run, so Thespian's own loop finds nothing to
+    send and sleeps to the ledger actor's flush timer (~100 ms) with the answer already waiting."""
+    from thespian.system.simpleSystemBase import ActorSystemBase, isInternalActorSystemMessage
+
+    if getattr(ActorSystemBase.listen, "_vsm_prompt", False):
+        return
+    general = ActorSystemBase.listen
+
+    def listen(self, timeout):
+        responses = getattr(self.actorRegistry['System:ExternalRequester'].instance, 'responses', None)
+        while responses:
+            response = responses.pop(0)
+            if not isInternalActorSystemMessage(response):
+                return response
+        return general(self, timeout)
+
+    listen._vsm_prompt = True
+    ActorSystemBase.listen = listen
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind((LOOPBACK, 0))
@@ -200,6 +225,7 @@ def start_system(base: str = "simple", admin_port: int | None = None, log_path: 
         fast_wakeup_scan()
         quiet_receive()
         direct_delivery()
+        prompt_listen()
         return ActorSystem(BASES[base], logDefs=log_config(log_path) if log_path else None,
                            transientUnique=True)
     os.environ["THESPIAN_BASE_IPADDR"] = LOOPBACK
