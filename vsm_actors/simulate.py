@@ -59,12 +59,16 @@ def simulate(genome: OrganizationalGenome, workload: SimulationSpec, *, seed: in
              ledger_url: str = MEMORY_URL, on_generation: Callable[[GenerationResult], None] | None = None,
              on_batch: Callable[[int], None] | None = None,
              on_done: Callable[[DirectiveDone], None] | None = None,
-             champion_sink: Callable[[OrganizationalGenome], None] | None = None) -> list[GenerationResult]:
-    config = RuntimeConfig(ledger_url=ledger_url, deterministic_ids=True,
+             champion_sink: Callable[[OrganizationalGenome], None] | None = None,
+             evolution: bool = True) -> list[GenerationResult]:
+    """Run `generations` batches of the workload's directives against its scripted world; with
+    `evolution` (the default) each generation ends with an audit and an evolution step at every
+    evolving metasystem. Returns one result per generation."""
+    config = RuntimeConfig(ledger_url=ledger_url, deterministic_ids=True, evolution=evolution,
                            provider=ProviderSpec(name="world", options={"world": workload.world, "seed": seed}),
                            auto_approve="simulation" if workload.approve_trials else None, ledger_writer="inline")
     results: list[GenerationResult] = []
-    seen_trial_events: set[str] = set()
+    last_trial_event: str | None = None
     with Organization.start(genome, config, restore=False, timeout=120) as org:
         n = 0
         for generation in range(1, generations + 1):
@@ -80,13 +84,15 @@ def simulate(genome: OrganizationalGenome, workload: SimulationSpec, *, seed: in
             wanted = {d.id for d in batch}
             traces = [t for t in org.read_ledger("recent_task_traces", TraceWindow(limit=max(len(batch) * 6, 100)))
                       if t.metadata.get("directive_id") in wanted]
-            for controller in _controllers(org):
+            for controller in _controllers(org) if evolution else ():
                 org.evolution("audit", controller)
                 org.evolution("evolve", controller)
             counts = dict.fromkeys(TRIAL_KINDS.values(), 0)
-            for event in org.read_ledger("events", EventQuery(kinds=_TRIAL_EVENT_KINDS)):
-                if event.storage_key in TRIAL_KINDS and event.id not in seen_trial_events:
-                    seen_trial_events.add(event.id)
+            # only the trial events since the last generation (read forward from the last one seen)
+            for event in org.read_ledger("events", EventQuery(kinds=_TRIAL_EVENT_KINDS, after_id=last_trial_event,
+                                                              keep="oldest")):
+                last_trial_event = event.id
+                if event.storage_key in TRIAL_KINDS:
                     counts[TRIAL_KINDS[event.storage_key]] += 1
             champion = org.genome
             succeeded = sum(1 for d in dones if d.ok)

@@ -17,8 +17,8 @@ from ..core.evolution.audit import RoutingFailure, default_policy, policy_for
 from ..core.evolution.model_audit import AuditPrompt
 from ..core.evolution.candidates import ChampionWrite
 from ..core.evolution.controller import (
-    AdoptPatch, Ctx, EndCandidate, Effects, StartCandidate, approve, champion_changed, decide_trial, freeze,
-    ingest_audit_report, ingest_suggestion, observe_routing_failure, observe_trace, promote, prune, routed_to_trial, run_audit, thaw,
+    NOTHING, AdoptPatch, Ctx, EndCandidate, Effects, StartCandidate, approve, champion_changed, decide_trial, freeze,
+    ingest_audit_report, ingest_suggestion, observe_routing_failure, observe_traces, promote, prune, routed_to_trial, run_audit, thaw,
 )
 from ..core.evolution.restore import restore_state
 from ..core.evolution.trials import choose_trial_route
@@ -34,6 +34,7 @@ from .protocol import (
 )
 
 log = logging.getLogger("vsm.evolution")
+EVOLUTION_POLICY = EvolutionPolicy()
 
 
 def evolving_controllers(genome: OrganizationalGenome) -> tuple[str, ...]:
@@ -63,10 +64,17 @@ class EvolvingNode:
                                                 nodes=tuple(n for n in self.evo.active.candidate.nodes
                                                             if n not in self.genome.nodes)))
 
+    _evo_ctx = None
+
     @property
     def evo_ctx(self) -> Ctx:
-        return Ctx(now=self.services.now, new_id=self.services.new_id, to_json=self.services.to_json,
-                   settings=self.genome.trial_settings, policy=EvolutionPolicy())
+        # built once per genome's trial settings: it is asked for on every observed trace
+        ctx = self._evo_ctx
+        if ctx is None or ctx.settings is not self.genome.trial_settings or ctx.now is not self.services.now:
+            ctx = self._evo_ctx = Ctx(now=self.services.now, new_id=self.services.new_id,
+                                      to_json=self.services.to_json, settings=self.genome.trial_settings,
+                                      policy=EVOLUTION_POLICY)
+        return ctx
 
     # -- interpretation ------------------------------------------------------------------------
 
@@ -162,8 +170,9 @@ class EvolvingNode:
     def observe(self, traces) -> None:
         if self.evo is None:
             return
-        for trace in traces:
-            self.evolve_with(observe_trace, trace, self.evo_ctx)
+        self.evo, effects = observe_traces(self.evo, traces, self.evo_ctx)
+        if effects is not NOTHING:
+            self.apply_effects(effects)
         self.on_schedule()
 
     def routing_failed(self, task) -> None:

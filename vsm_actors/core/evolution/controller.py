@@ -82,6 +82,10 @@ class Effects:
     structure: tuple[object, ...] = ()   # StartCandidate / EndCandidate / AdoptPatch
 
     def __add__(self, other: Effects) -> Effects:
+        if not (other.events or other.records or other.structure):
+            return self
+        if not (self.events or self.records or self.structure):
+            return other
         return Effects(events=self.events + other.events, records=self.records + other.records,
                        structure=self.structure + other.structure)
 
@@ -127,13 +131,28 @@ def _trial_event(ctx: Ctx, state: EvolutionState, kind, record: StoredTrialRecor
 # -- observation ---------------------------------------------------------------------------------
 
 def observe_trace(state: EvolutionState, trace: TaskTrace, ctx: Ctx) -> tuple[EvolutionState, Effects]:
-    """A trace from the subtree: into the window, and into the active trial as candidate evidence
-    (its own traces) or as the champion's outcome to compare with (the rest)."""
-    observed = (*state.observed[-(WINDOW - 1):], trace)
-    state = evolve(state, observed=observed, since_audit=state.since_audit + 1)
-    trial = state.active
-    if trial is None:
+    return observe_traces(state, (trace,), ctx)
+
+
+def observe_traces(state: EvolutionState, traces: Sequence[TaskTrace], ctx: Ctx) -> tuple[EvolutionState, Effects]:
+    """Traces from the subtree (one result's worth): into the window, and each into the active
+    trial as candidate evidence (its own traces) or as the champion's outcome to compare with."""
+    if not traces:
         return state, NOTHING
+    observed = (*state.observed, *traces)[-WINDOW:] if len(state.observed) + len(traces) > WINDOW \
+        else (*state.observed, *traces)
+    state = evolve(state, observed=observed, since_audit=state.since_audit + len(traces))
+    effects = NOTHING
+    for trace in traces:
+        if state.active is None:
+            break
+        state, more = _trial_observes(state, trace, ctx)
+        effects += more
+    return state, effects
+
+
+def _trial_observes(state: EvolutionState, trace: TaskTrace, ctx: Ctx) -> tuple[EvolutionState, Effects]:
+    trial = state.active
     if trial.trial_id in trace.related_suggestion_ids:
         trial = record_trial_trace(trial, trace, ctx.now(), ctx.weights)
         event = _trial_event(ctx, state, LedgerEventKind.TrialTraceRecorded, trial.record, trace_id=trace.id,
@@ -143,7 +162,8 @@ def observe_trace(state: EvolutionState, trace: TaskTrace, ctx: Ctx) -> tuple[Ev
         return state, Effects(events=(event,)) + effects
     if trace.genome_id == state.champion.id and not trace.related_suggestion_ids:
         baseline = trial.baseline[-(BASELINE_WINDOW - 1):]
-        trial = record_baseline(evolve(trial, baseline=baseline), task_class_of_trace(trace), score_trace(trace, ctx.weights))
+        trial = record_baseline(evolve(trial, baseline=baseline), task_class_of_trace(trace),
+                                score_trace(trace, ctx.weights), trace.token_total())
         state = evolve(state, active=trial)
     return decide_trial(state, ctx, time_only=True)
 
