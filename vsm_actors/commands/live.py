@@ -21,7 +21,7 @@ from ..actors.supervisor import OrganizationActor
 from ..actors.thespian_base import free_port, join_system, start_system
 from ..files.genome_render import render_tree
 from ..system import SUPERVISOR_NAME, Organization, OrganizationError
-from .common import BadInput, emit_json, output_option
+from .common import BadInput, build_directives, directive_options, emit_json, option_metadata, output_option
 from .genome import read_genome
 from .run import build_provider, ledger_option, print_results, provider_options
 
@@ -128,19 +128,24 @@ def serve_cmd(genome_file, ledger, provider, script, provider_options, port, sta
 
 
 @click.command("send")
-@click.argument("texts", nargs=-1, required=True)
+@click.argument("texts", nargs=-1)
+@click.option("--directives", "directives_file", type=click.Path(dir_okay=False),
+              help="File of directives, as for `vsm run --directives`.")
+@directive_options
 @state_option
 @click.option("--timeout", type=float, default=600.0, show_default=True)
 @output_option
-def send_cmd(texts, state_dir, timeout, output) -> None:
+def send_cmd(texts, directives_file, meta, task_class, risk, capability, state_dir, timeout, output) -> None:
     """Send directive TEXT(s) to the running organization and print the results."""
+    items = build_directives(texts, directives_file, option_metadata(meta, task_class, risk, capability),
+                             label="TEXT")
     org = attach(state_dir)
     try:
-        dones = org.run_many(list(texts), timeout)
+        dones = org.run_many(items, timeout)
     except OrganizationError as exc:
         click.echo(f"vsm send: {exc}", err=True)
         sys.exit(1)
-    print_results(list(texts), dones, output)
+    print_results([d.title for d in items], dones, output)
     sys.exit(0 if all(d.ok for d in dones) else 1)
 
 

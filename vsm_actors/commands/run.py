@@ -11,8 +11,8 @@ import click
 from ..actors.protocol import ProviderSpec, RuntimeConfig
 from ..core.model.task import TaskResult
 from ..files.safe_load import DocumentError, load_document
-from ..system import Organization, OrganizationError, make_directive
-from .common import BadInput, emit_json, output_option
+from ..system import Organization, OrganizationError
+from .common import BadInput, build_directives, directive_options, emit_json, option_metadata, output_option
 from .genome import read_genome
 
 DEFAULT_LEDGER = "vsm-ledger.sqlite"
@@ -88,7 +88,9 @@ def _first_line(r: TaskResult) -> str:
 @click.argument("genome_file", type=click.Path(dir_okay=False))
 @click.option("--directive", "directives", multiple=True, help="Directive text, repeatable.")
 @click.option("--directives", "directives_file", type=click.Path(dir_okay=False),
-              help="File with one directive per line (blank lines and # comments skipped).")
+              help="File of directives: one per line (blank lines and # comments skipped), JSON lines, or "
+                   "YAML/JSON (.yaml, .yml, .json) entries with title, body and metadata.")
+@directive_options
 @ledger_option
 @provider_options
 @click.option("--base", type=click.Choice(["simple", "multiproc"]), default="simple", show_default=True,
@@ -96,20 +98,12 @@ def _first_line(r: TaskResult) -> str:
 @click.option("--fresh", is_flag=True, help="Ignore the champion genome stored in the ledger.")
 @click.option("--timeout", type=float, default=600.0, show_default=True, help="Seconds to wait for all results.")
 @output_option
-def run_cmd(genome_file, directives, directives_file, ledger, provider, script, provider_options, base, fresh,
-            timeout, output) -> None:
+def run_cmd(genome_file, directives, directives_file, meta, task_class, risk, capability, ledger, provider, script,
+            provider_options, base, fresh, timeout, output) -> None:
     """Boot the organization in GENOME_FILE, run directives, print results, shut down.
 
     Exit 0 when every directive completed, 1 when any failed, 2 on bad input."""
-    texts = list(directives)
-    if directives_file:
-        try:
-            with open(directives_file, encoding="utf-8") as fh:
-                texts += [ln.strip() for ln in fh if ln.strip() and not ln.lstrip().startswith("#")]
-        except OSError as exc:
-            raise BadInput(f"{directives_file}: cannot read: {exc.strerror or exc}") from None
-    if not texts:
-        raise BadInput("give at least one --directive TEXT or --directives FILE")
+    items = build_directives(directives, directives_file, option_metadata(meta, task_class, risk, capability))
     genome = read_genome(genome_file)
     config = RuntimeConfig(ledger_url=ledger, provider=build_provider(provider, script, provider_options))
     install_signal_shutdown()
@@ -117,9 +111,9 @@ def run_cmd(genome_file, directives, directives_file, ledger, provider, script, 
         with Organization.start(genome, config, base=base, restore=not fresh, timeout=60) as org:
             if org.booted.restored:
                 click.echo(f"restored champion genome {org.booted.genome_id} from {ledger}", err=True)
-            dones = org.run_many([make_directive(t) for t in texts], timeout)
+            dones = org.run_many(items, timeout)
     except OrganizationError as exc:
         click.echo(f"vsm run: {exc}", err=True)
         sys.exit(1)
-    print_results(texts, dones, output)
+    print_results([d.title for d in items], dones, output)
     sys.exit(0 if all(d.ok for d in dones) else 1)

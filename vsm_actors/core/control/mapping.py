@@ -20,6 +20,7 @@ from ..model.genome import OrganizationalGenome
 from ..model.ids import IdFactory, TaskId
 from ..model.node import NodeLifecycleStatus, ViableNode
 from .predicates import DomainKeywordHint, extract_static_predicates, is_truthy
+from .routing import CODE_WRITE_STATED
 from ..model.task import Directive, RiskClass, TaskPacket
 
 # `decomposition_policy` labels written in TaskMapped payloads (how a task came to exist)
@@ -90,6 +91,9 @@ class DirectiveTaskMapper:
         for key in sorted(meta):
             if key.startswith(_TASK_METADATA_PREFIX) and len(key) > len(_TASK_METADATA_PREFIX):
                 metadata[key[len(_TASK_METADATA_PREFIX):]] = meta[key]
+        # routing lets a keyword rule set aside a default code-writing need, never a stated one
+        if requested is not None or f"{_TASK_METADATA_PREFIX}requires_code_write" in meta:
+            metadata[CODE_WRITE_STATED] = "true"
         if directive.risk in _ELEVATED_RISK:
             metadata["requires_parent_review"] = "true"
         if controller_node_id is not None:

@@ -8,6 +8,7 @@ repository inventory the mapper was configured with.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Iterable, Mapping
 
 from attrs import frozen
@@ -84,6 +85,28 @@ def directive_corpus(directive: Directive) -> str:
     parts.extend(directive.constraints)
     parts.extend(directive.metadata[k] for k in sorted(directive.metadata))
     return "\n".join(parts)
+
+
+def first_keyword(keywords: Iterable[str], text: str) -> str | None:
+    """Return the first of `keywords` (in their order) that occurs in `text` as whole words.
+
+    Case-insensitive; a keyword of several words matches them in sequence across any whitespace;
+    "review" matches "Review PR 12" and "re-review" but not "reviewer" or "preview". Blank
+    keywords never match.
+    """
+    for keyword in keywords:
+        pattern = _keyword_pattern(keyword)
+        if pattern is not None and pattern.search(text):
+            return keyword
+    return None
+
+
+@lru_cache(maxsize=4096)  # keywords come from genome rules: few, and asked for on every routing
+def _keyword_pattern(keyword: str) -> re.Pattern | None:
+    words = keyword.split()
+    if not words:
+        return None
+    return re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, words)) + r"(?!\w)", re.IGNORECASE)
 
 
 def path_like_tokens(corpus: str) -> list[str]:

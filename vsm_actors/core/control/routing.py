@@ -3,18 +3,25 @@
 Rule order (reference §3.6, plus our genome routing rules and pause handling):
 1. `assigned_to` names a direct child;
 2. `target_child` metadata names a direct child by id or name;
-3. a genome routing rule of this node matches the task;
+3. a genome routing rule of this node matches the task (highest priority first, then genome order);
 4. the first direct child that can take it: a metasystem child (it can delegate further) or a leaf
    holding the required capabilities.
 Retired and paused children are skipped by every rule; an explicit choice of such a child falls
 through to the next rule instead of failing.
+
+A rule's `keywords` match whole words of the task's title and goal (the directive's title and
+body). The mapper marks every task as code-writing unless the directive says otherwise (the
+reference's default), so a rule matched on words would never reach a reviewer or tester leaf;
+when the directive did not state `requires_code_write` and the rule's target leaf lacks only
+`write_code`, the rule takes the task without it: the genome's words say whose work it is, and the
+routed task is sent with `requires_code_write: false` (see `RouteDecision.code_write_waived`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from attrs import frozen
+from attrs import evolve, field, frozen
 
 from ..model.channel import ChannelPriority, VsmChannelType
 from ..model.genome import OrganizationalGenome
@@ -22,16 +29,30 @@ from ..model.ids import NodeId
 from ..model.messages import MessageEnvelope
 from ..model.node import NodeLifecycleStatus, ViableNode
 from ..model.task import RiskClass, TaskPacket, TaskResult
+from .predicates import first_keyword
 
 
 class RoutingError(Exception):
     """No child can take the task; becomes a failed result and an event, never a crash."""
 
 
+# set by the mapper when the directive itself said whether code is to be written
+CODE_WRITE_STATED = "requires_code_write_stated"
+
+
 @frozen
 class RouteDecision:
+    """The chosen child and why. `reason` is the reference's text (it names the rule, and the
+    capabilities when they are not just the default `write_code`); the fields after it say the
+    same in structured form for the envelope and the ledger. They are left out of equality: they
+    follow from the task and the reason, and decisions compare as the reference's do."""
+
     child_id: NodeId
     reason: str
+    rule_id: str | None = field(default=None, eq=False)
+    keyword: str | None = field(default=None, eq=False)  # the rule keyword found in the text
+    capabilities: tuple[str, ...] = field(default=(), eq=False)  # what the chosen leaf had to hold
+    code_write_waived: bool = field(default=False, eq=False)
 
 
 def required_capabilities(task: TaskPacket) -> list[str]:
@@ -44,13 +65,27 @@ def required_capabilities(task: TaskPacket) -> list[str]:
     return needs
 
 
-def leaf_can_take(node: ViableNode, task: TaskPacket) -> str | None:
+def _needs(task: TaskPacket, *, waive_code_write: bool = False) -> tuple[str, ...]:
+    """The task's required capabilities, each once; `waive_code_write` leaves out the need that
+    only `requires_code_write` adds (a `required_capability: write_code` stays)."""
+    needs = required_capabilities(task)
+    if waive_code_write and task.metadata.get("requires_code_write") == "true":
+        needs = needs[1:]
+    return tuple(dict.fromkeys(needs))
+
+
+def leaf_can_take(node: ViableNode, task: TaskPacket, *, waive_code_write: bool = False) -> str | None:
     """None if the leaf may execute the task, else the capability it lacks."""
     caps = node.capabilities()
-    for need in required_capabilities(task):
+    for need in _needs(task, waive_code_write=waive_code_write):
         if not caps.allows(need):
             return need
     return None
+
+
+def code_write_defaulted(task: TaskPacket) -> bool:
+    """True when the task asks for code only by the mapper's default, not by the directive's word."""
+    return task.metadata.get("requires_code_write") == "true" and CODE_WRITE_STATED not in task.metadata
 
 
 def _available(node: ViableNode, paused: frozenset[str]) -> bool:
@@ -73,34 +108,59 @@ def choose_child(genome: OrganizationalGenome, parent_id: str, task: TaskPacket,
             if (child.id == target or child.name == target) and _available(child, paused):
                 return RouteDecision(child.id, f"matched target_child metadata: {target}")
     for rule in sorted((r for r in genome.routing_rules if r.node_id == parent_id), key=lambda r: -r.priority):
-        child = genome.nodes.get(rule.target_child)
-        if (child is not None and _available(child, paused) and _rule_matches(rule, task)
-                and (child.is_metasystem or leaf_can_take(child, task) is None)):
-            return RouteDecision(child.id, f"matched routing rule {rule.id}")
+        decision = _rule_decision(genome, rule, task, paused)
+        if decision is not None:
+            return decision
     for child in children:
         if not _available(child, paused):
             continue
         if child.is_metasystem:
             return RouteDecision(child.id, "direct child is a metasystem capable of further delegation")
         if leaf_can_take(child, task) is None:
-            return RouteDecision(child.id, "first direct leaf child with required capabilities")
+            needs = _needs(task)
+            # the reference's text stands for the default need (write_code, or none); any other
+            # need is named, so the route event says which capability chose the leaf
+            named = f": {', '.join(needs)}" if needs not in ((), ("write_code",)) else ""
+            return RouteDecision(child.id, f"first direct leaf child with required capabilities{named}",
+                                 capabilities=needs)
     skipped = [c.id for c in children if not _available(c, paused)]
     note = f" (skipped retired/paused: {', '.join(skipped)})" if skipped else ""
     raise RoutingError(f"no routeable child found for node {parent_id} and task {task.title}{note}")
 
 
-def _rule_matches(rule, task: TaskPacket) -> bool:
+def _rule_decision(genome: OrganizationalGenome, rule, task: TaskPacket,
+                   paused: frozenset[str]) -> RouteDecision | None:
+    child = genome.nodes.get(rule.target_child)
+    if child is None or not _available(child, paused) or not _rule_conditions_hold(rule, task):
+        return None
+    keyword = None
+    if rule.keywords:
+        keyword = first_keyword(rule.keywords, f"{task.title}\n{task.goal}")
+        if keyword is None:
+            return None
+    reason = f"matched routing rule {rule.id}"
+    if child.is_metasystem or leaf_can_take(child, task) is None:
+        return RouteDecision(child.id, reason if keyword is None else f"{reason} (keyword {keyword!r})",
+                             rule_id=rule.id, keyword=keyword, capabilities=() if child.is_metasystem else _needs(task))
+    # words, not metadata, chose this leaf: code writing that was only the default gives way
+    if keyword is not None and code_write_defaulted(task) \
+            and leaf_can_take(child, task, waive_code_write=True) is None:
+        return RouteDecision(child.id, f"{reason} (keyword {keyword!r}; code writing was not asked for)",
+                             rule_id=rule.id, keyword=keyword, capabilities=_needs(task, waive_code_write=True),
+                             code_write_waived=True)
+    return None
+
+
+def _rule_conditions_hold(rule, task: TaskPacket) -> bool:
+    """The rule's metadata conditions (its keywords are matched by the caller, which reports them)."""
     meta = task.metadata
     if rule.task_class is not None and meta.get("task_class") != rule.task_class:
         return False
     if rule.required_capability is not None and rule.required_capability not in required_capabilities(task):
         return False
-    if rule.risk and task.risk.value not in rule.risk:
+    # genome files are hand-written: "high" means High
+    if rule.risk and task.risk.value.lower() not in {r.lower() for r in rule.risk}:
         return False
-    if rule.keywords:
-        text = f"{task.title}\n{task.goal}".lower()
-        if not any(k.lower() in text for k in rule.keywords):
-            return False
     return True
 
 
@@ -140,6 +200,16 @@ def routed_task_envelope(task: TaskPacket, incoming: MessageEnvelope | None, con
                          decision: RouteDecision, *, id: str, created_at: datetime) -> MessageEnvelope:
     channel = outbound_channel(incoming)
     metadata = {"routing_reason": decision.reason, "vsm_outbound_channel": channel.value}
+    if decision.rule_id is not None:
+        metadata["routing_rule_id"] = decision.rule_id
+    if decision.keyword is not None:
+        metadata["routing_keyword"] = decision.keyword
+    if decision.capabilities:
+        metadata["routing_capabilities"] = ",".join(decision.capabilities)
+    if decision.code_write_waived:
+        # the leaf's harness checks the task it receives: it must not ask for what was waived
+        task = evolve(task, metadata={**task.metadata, "requires_code_write": "false",
+                                      "requires_code_write_waived_by": decision.rule_id or ""})
     if incoming is not None:
         metadata["vsm_source_channel"] = incoming.channel_type.value
         metadata["source_payload_type"] = incoming.payload_type
