@@ -65,6 +65,11 @@ def test_two_level_sends_review_and_test_directives_to_their_leaves_without_meta
         "matched routing rule code-changes-go-to-coder (keyword 'add')",
         "first direct leaf child with required capabilities",
     ]
+    chosen = [route_to(tmp_path, r["directive_id"]) for r in results]
+    assert [(c["routing_rule_id"], c["routing_keyword"]) for c in chosen] == [
+        ("review-requests-go-to-reviewer", "review"), ("test-runs-go-to-tester", "test"),
+        ("code-changes-go-to-coder", "add"), (None, None)]
+    assert "write_code" in chosen[3]["routing_capabilities"]  # no rule: the capabilities chose
     # the reviewer was asked to review, not to write code: its trace says it succeeded
     traces = {e["payload"]["assigned_node_id"]: e for e in events(tmp_path, "trace_written")}
     assert set(traces) == {"backend-reviewer", "backend-tester", "backend-coder"}

@@ -57,6 +57,9 @@ class EventFactory:
             "outbound_channel": outbound.channel_type.value, "channel_priority": outbound.priority.value,
             "causation_id": incoming.causation_id if incoming else None,
             "correlation_id": outbound.correlation_id, "envelope_id": outbound.id,
+            # what chose the child: a routing rule (and the word it matched) or the capabilities
+            "routing_rule_id": decision.rule_id, "routing_keyword": decision.keyword,
+            "routing_capabilities": list(decision.capabilities),
         }
         relayed = [k for k in task.metadata if k.startswith(_RELAYED_PREFIXES)]
         payload.update((k, task.metadata[k]) for k in sorted(relayed))
