@@ -134,3 +134,34 @@ def test_an_audit_request_on_the_audit_channel_runs_the_audit(tmp_path):
         assert reply.active is not None and reply.active.suggestion.patch.child.name == "review-probation-leaf"
         bad = org.evolution("deliver", envelope=envelope(VsmChannelType.Audit, {"not": "an audit"}, payload_type="x"))
         assert not bad.ok and "is not an audit request" in bad.error
+
+
+def test_environment_and_homeostat_signals_are_recorded_queued_and_restored(tmp_path):
+    from vsm_actors.core.model.payloads import (
+        EnvironmentSignal, EnvironmentSignalKind, ThreeFourHomeostatBalance, ThreeFourHomeostatKind,
+        ThreeFourHomeostatSignal,
+    )
+    now = datetime.now(timezone.utc)
+    risk = EnvironmentSignal(kind=EnvironmentSignalKind.Risk, source_environment="ci", summary="flaky builds",
+                             severity=6, created_at=now)
+    signal = ThreeFourHomeostatSignal(
+        system_3_node_id="root", system_4_node_id="probe", target_node_id="root",
+        kind=ThreeFourHomeostatKind.CapabilityGap, balance=ThreeFourHomeostatBalance.FutureDominant,
+        recommendation="add a reviewer", severity=4, created_at=now, suggested_patches=(decode_patch(REVIEWER),))
+    with organization(tmp_path, "{}", genome=RULES) as org:
+        org.evolution("deliver", envelope=envelope(VsmChannelType.OperationToEnvironment, risk))
+        reply = org.evolution("deliver", envelope=envelope(VsmChannelType.ThreeFourHomeostat, signal))
+        (record,) = reply.records
+        assert record.suggestion.trial_mode.value == "Canary" and not record.suggestion.safety_limits.requires_approval
+        assert record.metadata["environment_signal_count"] == "2"  # both were pressure when it was selected
+    seen = {e.storage_key: e for e in events(tmp_path)}
+    assert seen["other:operation_environment_signal"].payload["source_channel"] == "OperationToEnvironment"
+    assert seen["other:three_four_homeostat_signal"].payload["balance"] == "FutureDominant"
+    # after a restart the pressure is there again for the next selection
+    from vsm_actors.core.evolution.restore import restore_state
+    from vsm_actors.ledger.evolution_state import load_evolution
+    with open_ledger(str(tmp_path / "audit.sqlite")) as ledger:
+        stored = load_evolution(ledger, "root")
+    restored = restore_state("root", parse_genome_text(RULES, name="audit.yaml"), stored)
+    assert [e.storage_key for e in restored.environment] == ["other:operation_environment_signal",
+                                                             "other:three_four_homeostat_signal"]

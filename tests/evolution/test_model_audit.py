@@ -9,7 +9,8 @@ import pytest
 
 from vsm_actors import codec
 from vsm_actors.core.evolution.audit import AUDIT_LIMITS, AuditInput
-from vsm_actors.core.evolution.controller import Ctx, EvolutionState, ingest_audit_report, run_audit
+from vsm_actors.core.evolution.controller import Ctx, EvolutionState, run_audit
+from vsm_actors.core.evolution.intake import ingest_audit_report
 from vsm_actors.core.evolution.model_audit import (
     AUDIT_OPERATION, AnswerError, CombinedAuditor, ModelDirectedAuditor, parse_answer,
 )

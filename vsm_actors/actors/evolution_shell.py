@@ -18,13 +18,15 @@ from ..core.evolution.model_audit import AuditPrompt
 from ..core.evolution.candidates import ChampionWrite
 from ..core.evolution.controller import (
     NOTHING, AdoptPatch, Ctx, EndCandidate, Effects, StartCandidate, approve, champion_changed, decide_trial, freeze,
-    ingest_audit_report, ingest_suggestion, observe_routing_failure, observe_traces, promote, prune, routed_to_trial, run_audit, thaw,
+    ingest_suggestion, observe_environment, observe_routing_failure, observe_traces, promote, prune, routed_to_trial, run_audit, thaw,
 )
+from ..core.evolution.intake import ingest_audit_report, ingest_homeostat
 from ..core.evolution.restore import restore_state
 from ..core.evolution.trials import choose_trial_route
 from ..core.control.routing import required_capabilities, routed_task_envelope, RouteDecision
 from ..core.model.genome import OrganizationalGenome
-from ..core.model.payloads import AuditReport, AuditRequest
+from ..core.control.environment import signal_event_name
+from ..core.model.payloads import AuditReport, AuditRequest, EnvironmentSignal, ThreeFourHomeostatSignal
 from ..core.model.suggestion import GeneSuggestion
 from ..core.model.records import EvolutionPolicy
 from ..providers import ModelRequest
@@ -203,8 +205,12 @@ class EvolvingNode:
                                           metadata=dict(prompt.metadata))).output_text
 
     def on_evolution_payload(self, env) -> bool:
-        """Audit requests and reports and gene suggestions arriving on a channel (reference §3.13)."""
+        """Audit requests and reports, gene suggestions, environment and 3-4 homeostat signals
+        arriving on a channel (reference §3.12-3.13)."""
         payload = getattr(env, "payload", None)
+        if isinstance(payload, (EnvironmentSignal, ThreeFourHomeostatSignal)):
+            self.on_environment(env, payload)
+            return True
         if not isinstance(payload, (AuditRequest, AuditReport, GeneSuggestion)):
             return False
         if self.evo is None:
@@ -224,6 +230,23 @@ class EvolvingNode:
             self.evolve_with(ingest_suggestion, payload, ctx, source_channel=channel, payload_type=env.payload_type)
         self.on_schedule_start()
         return True
+
+    def on_environment(self, env, signal) -> None:
+        """Recorded at any metasystem; pressure (and, from a homeostat, candidates) where it evolves."""
+        channel = env.channel_type.value
+        homeostat = isinstance(signal, ThreeFourHomeostatSignal)
+        payload = {**self.services.to_json(signal), "source_channel": channel}
+        event = self.events.other("three_four_homeostat_signal" if homeostat else signal_event_name(channel), payload,
+                                  correlation_id=env.correlation_id, metadata={"source_channel": channel})
+        self.record([event])
+        if self.evo is None:
+            return
+        if homeostat:
+            self.evolve_with(ingest_homeostat, signal, event, self.evo_ctx, source_channel=channel,
+                             correlation_id=env.correlation_id)
+            self.on_schedule_start()
+        else:
+            self.evo = observe_environment(self.evo, event)
 
     # -- messages --------------------------------------------------------------------------------
 

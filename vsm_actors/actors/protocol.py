@@ -336,7 +336,7 @@ class ChildRestarted:
 
 
 READABLE = frozenset({"recent_task_traces", "events", "trial_records", "population_archive_records",
-                      "evolution_generation_records"})
+                      "evolution_generation_records", "get_genome_snapshot"})
 
 
 @frozen(kw_only=True)

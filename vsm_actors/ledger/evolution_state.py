@@ -5,7 +5,12 @@ from __future__ import annotations
 from ..core.evolution.controller import WINDOW
 from ..core.evolution.restore import StoredEvolution
 from ..core.model.events import TraceWindow
+from ..core.control.environment import PRESSURE_EVENTS, PRESSURE_WINDOW
+from ..core.model.variants import Other
 from .base import Ledger
+from .query import EventQuery
+
+PRESSURE_KINDS = tuple(Other(name) for name in sorted(PRESSURE_EVENTS))
 
 
 def load_evolution(ledger: Ledger, controller_id: str) -> StoredEvolution:
@@ -27,4 +32,5 @@ def load_evolution(ledger: Ledger, controller_id: str) -> StoredEvolution:
         archive=tuple(reversed(ledger.population_archive_records(controller_id, limit=500))),
         generation=latest.generation if latest is not None else 0,
         observed=tuple(ledger.subtree_task_traces(controller_id, TraceWindow(limit=WINDOW))),
+        environment=tuple(ledger.events(EventQuery(node_id=controller_id, kinds=PRESSURE_KINDS, limit=PRESSURE_WINDOW))),
     )

@@ -15,6 +15,7 @@ from attrs import evolve
 from ..model.events import LedgerEventKind
 from ..model.records import EvolutionGenerationRecord, StoredTrialRecord
 from .candidates import ChampionWrite
+from ..control.environment import PressureSummary, summarize_pressure
 from .controller import NOTHING, Ctx, Effects, EvolutionState, StartCandidate, _event, _trial_event, queue_candidate
 from .generation import plan_generation, suggestion_operator
 from .operators import ALL_OPERATORS
@@ -29,11 +30,22 @@ from .trials import APPROVED_BY, UNROUTED_BASELINE, ActiveTrial, candidate_only_
 REPLAY_TRACES = 200
 
 
+def pressure_from(summary: PressureSummary) -> EnvironmentPressure:
+    """The reference's source-agnostic summary: the same pressure for every candidate source."""
+    return EnvironmentPressure(event_count=summary.event_count, risk=summary.risk_pressure,
+                               opportunity=summary.opportunity_pressure, feedback=summary.feedback_pressure,
+                               max_severity=summary.max_severity, homeostat_count=summary.homeostat_count,
+                               reasons=summary.reasons)
+
+
 def start_next_trial(state: EvolutionState, ctx: Ctx, *, pressure: EnvironmentPressure | None = None,
                      auto_approve: str | None = None) -> tuple[EvolutionState, Effects]:
     if state.active is not None or state.frozen_reason is not None or not state.queued:
         return state, NOTHING
     champion, now = state.champion, ctx.now()
+    environment = summarize_pressure(state.environment)
+    if pressure is None and environment.event_count:
+        pressure = pressure_from(environment)
     events, records, completed = [], [], list(state.completed)
     evaluated, replays = [], {}
     replay_set = [t for t in state.observed if t.genome_id == champion.id][-REPLAY_TRACES:]
@@ -68,6 +80,7 @@ def start_next_trial(state: EvolutionState, ctx: Ctx, *, pressure: EnvironmentPr
     meta = {**winner.metadata, **winner_metadata(selection, replays.get(winner.trial_id, {}))}
     if auto_approve and winner.suggestion.safety_limits.requires_approval:
         meta[APPROVED_BY] = auto_approve
+    meta.update(environment.metadata())
     active = evolve(winner.mark_active(now), metadata=meta)
     candidate = state.candidates[winner.trial_id]
     # what the champion did with this kind of work before the trial: its traces, and a failure for
@@ -83,7 +96,7 @@ def start_next_trial(state: EvolutionState, ctx: Ctx, *, pressure: EnvironmentPr
     started = _trial_event(ctx, state, LedgerEventKind.TrialStarted, active, selection_policy=meta.get("selection_policy", ""),
                            selection_score=meta.get("selection_score", ""), candidate_objectives=meta.get("candidate_objectives", ""),
                            pareto_frontier_size=len(selection.frontier_ids), evaluated=len(evaluated),
-                           patch=ctx.to_json(active.suggestion.patch))
+                           patch=ctx.to_json(active.suggestion.patch), environment_pressure=environment.to_json())
     nodes = candidate_only_nodes(champion, candidate)
     return state, Effects(events=(*events, started), records=(*records, ChampionWrite(genome=champion), *archive, active),
                           structure=(StartCandidate(trial_id=active.trial_id, candidate=candidate, nodes=nodes),))

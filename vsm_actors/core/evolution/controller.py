@@ -15,6 +15,7 @@ from datetime import datetime
 
 from attrs import evolve, field, frozen
 
+from ..control.environment import PRESSURE_WINDOW, is_pressure_event
 from ..model.events import LedgerEvent, LedgerEventKind, ToJson
 from ..model.genes import TrialSettings
 from ..model.genome import OrganizationalGenome
@@ -27,7 +28,7 @@ from ..model.records import (
 from ..model.suggestion import GeneSuggestion
 from ..model.trace import TaskTrace
 from ..model.variants import Other
-from .audit import AuditInput, Auditor, RoutingFailure, suggestions_from_report
+from .audit import AuditInput, Auditor, RoutingFailure
 from .candidates import (
     CandidateError, ChampionWrite, build_candidate, is_duplicate, queued_records, rebase, rejected_record,
 )
@@ -107,6 +108,7 @@ class EvolutionState:
     routing_failures: tuple[RoutingFailure, ...] = ()
     since_audit: int = 0
     frozen_reason: str | None = None
+    environment: tuple[LedgerEvent, ...] = ()   # the latest pressure events at this node (selection)
 
     @property
     def records(self) -> tuple[StoredTrialRecord, ...]:
@@ -168,6 +170,13 @@ def _trial_observes(state: EvolutionState, trace: TaskTrace, ctx: Ctx) -> tuple[
     return decide_trial(state, ctx, time_only=True)
 
 
+def observe_environment(state: EvolutionState, event: LedgerEvent) -> EvolutionState:
+    """An environment or 3-4 homeostat event recorded at this node: pressure for the next selection."""
+    if not is_pressure_event(event):
+        return state
+    return evolve(state, environment=(*state.environment[-(PRESSURE_WINDOW - 1):], event))
+
+
 def observe_routing_failure(state: EvolutionState, failure: RoutingFailure) -> EvolutionState:
     failures = (*state.routing_failures[-(FAILURE_WINDOW - 1):], failure)
     trial = state.active
@@ -207,20 +216,6 @@ def run_audit(state: EvolutionState, auditor: Auditor, ctx: Ctx, policy=None,
                        metadata={"suggestion_count": str(len(outcome.suggestions)), "source_channel": source_channel,
                                  "rejected_count": str(len(outcome.rejected))})
     return state, effects + Effects(events=(completed,))
-
-
-def ingest_audit_report(state: EvolutionState, report, ctx: Ctx, *, suggested_by: str, source_channel: str = "Audit",
-                        correlation_id: str | None = None) -> tuple[EvolutionState, Effects]:
-    """An audit report from a child or an audit node: AuditCompleted, then each patch as a queued candidate."""
-    suggestions = suggestions_from_report(report, suggested_by, source_channel, ctx.new_id, correlation_id)
-    completed = _event(ctx, state, LedgerEventKind.AuditCompleted, ctx.to_json(report), correlation_id=correlation_id,
-                       metadata={"source_channel": source_channel, "suggestion_count": str(len(suggestions))})
-    effects = Effects(events=(completed,))
-    for suggestion in suggestions:
-        state, more = ingest_suggestion(state, suggestion, ctx, source_channel=source_channel,
-                                        payload_type="vsm.audit_report")
-        effects += more
-    return state, effects
 
 
 def ingest_suggestion(state: EvolutionState, suggestion: GeneSuggestion, ctx: Ctx, *,

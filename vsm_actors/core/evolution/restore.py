@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from attrs import field, frozen
 
+from ..control.environment import PRESSURE_WINDOW, is_pressure_event
+from ..model.events import LedgerEvent
 from ..model.genome import OrganizationalGenome
 from ..model.records import PopulationArchiveRecord, StoredTrialRecord
 from ..model.trace import TaskTrace
@@ -26,6 +28,7 @@ class StoredEvolution:
     archive: tuple[PopulationArchiveRecord, ...] = ()
     generation: int = 0
     observed: tuple[TaskTrace, ...] = ()   # recent subtree traces, oldest first
+    environment: tuple[LedgerEvent, ...] = ()   # recent pressure events at the node, oldest first
 
 
 def restore_state(controller_id: str, champion: OrganizationalGenome, stored: StoredEvolution | None) -> EvolutionState:
@@ -44,4 +47,5 @@ def restore_state(controller_id: str, champion: OrganizationalGenome, stored: St
     return EvolutionState(
         controller_id=controller_id, champion=champion, active=active, queued=queued,
         candidates={r.trial_id: stored.candidates[r.trial_id] for r in queued}, completed=stored.completed,
-        archive=stored.archive, generation=stored.generation, observed=stored.observed[-WINDOW:])
+        archive=stored.archive, generation=stored.generation, observed=stored.observed[-WINDOW:],
+        environment=tuple(e for e in stored.environment if is_pressure_event(e))[-PRESSURE_WINDOW:])
