@@ -60,7 +60,7 @@ def read_ledger(url: str | None) -> Iterator[Ledger]:
         if target.engine == "sqlite" and target.database != ":memory:" and not os.path.isfile(target.database):
             raise BadInput(f"{target.database}: no such ledger file (pass --ledger PATH|URL or set VSM_LEDGER)")
     try:
-        ledger = open_ledger(location)
+        ledger = open_ledger(location, read_only=True)
     except LedgerError as exc:
         raise BadInput(f"{location}: cannot open the ledger: {exc}") from None
     try:

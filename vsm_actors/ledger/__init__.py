@@ -29,14 +29,15 @@ MEMORY_URL = "memory://"
 
 
 def open_ledger(url_or_path: str | os.PathLike[str] | None = None, *,
-                clock: Callable[[], datetime] = utc_now) -> Ledger:
-    """Open (creating if needed) the ledger `url_or_path` names; see the module docstring."""
+                clock: Callable[[], datetime] = utc_now, read_only: bool = False) -> Ledger:
+    """Open (creating if needed) the ledger `url_or_path` names; see the module docstring. With
+    `read_only`, open an existing ledger for reading only (nothing is created or written)."""
     if url_or_path is None:
         url_or_path = os.environ.get("VSM_LEDGER") or DEFAULT_LEDGER
     url = os.fspath(url_or_path)
     if url == MEMORY_URL:
         return MemoryLedger(clock=clock)
-    return PeeweeLedger(url, clock=clock)
+    return PeeweeLedger(url, clock=clock, read_only=read_only)
 
 
 __all__ = [

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import operator
+import os
 import re
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import peewee as pw
 from attrs import frozen
@@ -97,7 +98,17 @@ def _parse_postgres(url: str) -> Target:
                   host=parts.hostname, port=port, schema=schema)
 
 
-def make_database(target: Target, *, auto_checkpoint: bool = True) -> pw.Database:
+# a reader's connection: it sets nothing that writes (the journal mode is the writer's business)
+SQLITE_READER_PRAGMAS = {"busy_timeout": SQLITE_PRAGMAS["busy_timeout"], "cache_size": SQLITE_PRAGMAS["cache_size"],
+                         "query_only": 1}
+
+
+def make_database(target: Target, *, auto_checkpoint: bool = True, read_only: bool = False) -> pw.Database:
+    """`read_only`: SQLite opened through a `mode=ro` URI (never creates or changes the file; a WAL
+    reader does not wait for the writer), PostgreSQL in read-only transactions."""
+    if target.engine == "sqlite" and read_only:
+        uri = f"file:{quote(os.path.abspath(target.database))}?mode=ro"
+        return pw.SqliteDatabase(uri, uri=True, pragmas=SQLITE_READER_PRAGMAS, timeout=BUSY_TIMEOUT_S)
     if target.engine == "sqlite":
         pragmas = SQLITE_PRAGMAS if auto_checkpoint else {**SQLITE_PRAGMAS, "wal_autocheckpoint": 0}
         return pw.SqliteDatabase(target.database, pragmas=pragmas, timeout=BUSY_TIMEOUT_S,
@@ -107,8 +118,11 @@ def make_database(target: Target, *, auto_checkpoint: bool = True) -> pw.Databas
         value = getattr(target, name)
         if value is not None:
             params[name] = value
-    if target.schema:
-        params["options"] = f"-c search_path={target.schema}"
+    options = [f"-c search_path={target.schema}"] if target.schema else []
+    if read_only:
+        options.append("-c default_transaction_read_only=on")
+    if options:
+        params["options"] = " ".join(options)
     return pw.PostgresqlDatabase(target.database, **params)
 
 

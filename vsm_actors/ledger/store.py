@@ -37,15 +37,17 @@ class PeeweeLedger(EvolutionRecordStore, Ledger):
     """A ledger in the database `url` names (see `_database` for the forms)."""
 
     def __init__(self, url: str, *, clock: Callable[[], datetime] = utc_now,
-                 background_checkpoints: bool = False) -> None:
+                 background_checkpoints: bool = False, read_only: bool = False) -> None:
         """`background_checkpoints`: on SQLite, WAL checkpoints run on a thread of their own
-        (`_checkpoint`) instead of inside the commit that fills the log; for a dedicated writer."""
+        (`_checkpoint`) instead of inside the commit that fills the log; for a dedicated writer.
+        `read_only`: a reader that never writes: no schema is created, and a database without a
+        vsm ledger's tables is refused (`LedgerError`, "not a vsm ledger")."""
         self.clock = clock
         self.target: Target = parse_target(url)
         self._where = self.target.describe()
         self._sqlite = self.target.engine == "sqlite"
-        background = background_checkpoints and self._sqlite
-        self._db = make_database(self.target, auto_checkpoint=not background)
+        background = background_checkpoints and self._sqlite and not read_only
+        self._db = make_database(self.target, auto_checkpoint=not background, read_only=read_only)
         self._collation = None if self._sqlite else '"C"'
         self.m = make_models(self._db)
         self._pid = os.getpid()
@@ -53,7 +55,7 @@ class PeeweeLedger(EvolutionRecordStore, Ledger):
         try:
             with translate_errors("opening the ledger", self._where):
                 self._db.connect()
-                self._create_schema()
+                self._check_schema() if read_only else self._create_schema()
             self._checkpointer = WalCheckpointer(self.target.database) if background else None
         except BaseException:
             if not self._db.is_closed():
@@ -61,6 +63,17 @@ class PeeweeLedger(EvolutionRecordStore, Ledger):
             raise
 
     # -- connection and schema -----------------------------------------------------------------
+
+    def _check_schema(self) -> None:
+        tables = set(self._db.get_tables(schema=self.target.schema or None))
+        wanted = {m._meta.table_name for m in self.m.all}
+        if not wanted <= tables:
+            found = ", ".join(sorted(tables)[:5]) or "no tables"
+            raise LedgerError(f"{self._where} is not a vsm ledger (it has {found})")
+        versions = [v.version for v in self.m.SchemaVersion.select()]
+        if not versions or max(versions) != SCHEMA_VERSION:
+            raise LedgerError(f"ledger at {self._where} has schema version {max(versions, default=None)}; "
+                              f"this vsm_actors reads version {SCHEMA_VERSION}")
 
     def _create_schema(self) -> None:
         if self.target.schema:
