@@ -20,10 +20,11 @@ from ..actors.protocol import Boot, Booted, RuntimeConfig, StatusReply, StatusRe
 from ..actors.supervisor import OrganizationActor
 from ..actors.thespian_base import free_port, join_system, start_system
 from ..files.genome_render import render_tree
+from ..ledger import describe_ledger
 from ..system import SUPERVISOR_NAME, Organization, OrganizationError
 from .common import BadInput, build_directives, directive_options, emit_json, option_metadata, output_option
 from .genome import read_genome
-from .run import build_provider, ledger_option, print_results, provider_options
+from .run import DEFAULT_LEDGER, build_provider, ledger_option, print_results, provider_options
 
 state_option = click.option("--state-dir", default=lambda: os.environ.get("VSM_STATE_DIR", ".vsm"),
                             show_default=".vsm", help="Where the running organization's state file lives.")
@@ -67,21 +68,22 @@ def attach(state_dir: str, timeout: float = 60.0) -> Organization:
 def up_cmd(genome_file, ledger, provider, script, provider_options, state_dir, fresh) -> None:
     """Start GENOME_FILE as a long-running multiprocess organization (restores the ledger's champion)."""
     read_genome(genome_file)  # bad input is reported here, before anything starts
-    os.makedirs(state_dir, exist_ok=True)
+    os.makedirs(state_dir, mode=0o700, exist_ok=True)
     if os.path.exists(state_path(state_dir)) and port_answers(read_state(state_dir)["admin_port"]):
         raise BadInput(f"an organization is already running ({state_path(state_dir)}); `vsm down` first")
     port = free_port()
     log_path = os.path.join(state_dir, "organization.log")
-    argv = [sys.executable, "-m", "vsm_actors", "_serve", genome_file, "--ledger", os.path.abspath(ledger)
-            if "://" not in ledger else ledger, "--provider", provider, "--port", str(port), "--state-dir", state_dir]
-    if script:
-        argv += ["--script", script]
-    for opt in provider_options:
-        argv += ["--provider-option", opt]
+    # the ledger URL and provider options may hold secrets: they go to the server on its stdin,
+    # never on a command line (every actor process is a fork of it and shows its argv to anyone)
+    argv = [sys.executable, "-m", "vsm_actors", "_serve", genome_file, "--port", str(port), "--state-dir", state_dir]
     if fresh:
         argv.append("--fresh")
+    settings = {"ledger": os.path.abspath(ledger) if "://" not in ledger else ledger, "provider": provider,
+                "script": script, "provider_options": list(provider_options)}
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log, stderr=log, start_new_session=True)
+        proc.stdin.write(json.dumps(settings).encode())
+        proc.stdin.close()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -91,17 +93,20 @@ def up_cmd(genome_file, ledger, provider, script, provider_options, state_dir, f
         raise click.ClickException(f"organization did not start; see {log_path}")
     state = read_state(state_dir)
     click.echo(f"organization up: genome {state['genome_id']} ({state['node_count']} nodes"
-               f"{', restored from ledger' if state['restored'] else ''}), admin port {port}, ledger {ledger}")
+               f"{', restored from ledger' if state['restored'] else ''}), admin port {port}, "
+               f"ledger {describe_ledger(ledger)}")
 
 
 @click.command("_serve", hidden=True)
 @click.argument("genome_file")
-@ledger_option
-@provider_options
 @click.option("--port", type=int, required=True)
 @state_option
 @click.option("--fresh", is_flag=True)
-def serve_cmd(genome_file, ledger, provider, script, provider_options, port, state_dir, fresh) -> None:
+def serve_cmd(genome_file, port, state_dir, fresh) -> None:
+    """The organization server `vsm up` starts; its ledger and provider settings arrive on stdin."""
+    settings = json.loads(sys.stdin.read() or "{}")
+    ledger, provider = settings.get("ledger") or DEFAULT_LEDGER, settings.get("provider") or "echo"
+    script, provider_options = settings.get("script"), tuple(settings.get("provider_options") or ())
     genome = read_genome(genome_file)
     config = RuntimeConfig(ledger_url=ledger, provider=build_provider(provider, script, provider_options))
     asys = start_system("multiproc", port, log_path=os.path.join(state_dir, "thespian.log"))
@@ -115,13 +120,14 @@ def serve_cmd(genome_file, ledger, provider, script, provider_options, port, sta
         raise
     status = asys.ask(supervisor, StatusRequest(), 60)
     pids = status.pids.values() if isinstance(status, StatusReply) else ()
-    state = {"admin_port": port, "genome_file": os.path.abspath(genome_file), "ledger": ledger,
+    state = {"admin_port": port, "genome_file": os.path.abspath(genome_file), "ledger": describe_ledger(ledger),
              "genome_id": booted.genome_id, "node_count": booted.node_count, "restored": booted.restored,
              "started_at": time.time(),
              # the actor system's process session: `down` makes sure nothing of it is left
              "sessions": sorted({os.getsid(pid) for pid in pids if pid != os.getpid()} - {os.getsid(0)})}
     tmp = state_path(state_dir) + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as fh:
+        os.fchmod(fh.fileno(), 0o600)
         json.dump(state, fh)
     os.replace(tmp, state_path(state_dir))
     # exit without shutdown: the admin and actor processes keep running, detached from any terminal

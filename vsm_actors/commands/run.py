@@ -11,6 +11,7 @@ import click
 from ..actors.protocol import ProviderSpec, RuntimeConfig
 from ..core.model.task import TaskResult
 from ..files.safe_load import DocumentError, load_document
+from ..ledger import describe_ledger
 from ..system import Organization, OrganizationError
 from .common import BadInput, build_directives, directive_options, emit_json, option_metadata, output_option
 from .genome import read_genome
@@ -110,7 +111,7 @@ def run_cmd(genome_file, directives, directives_file, meta, task_class, risk, ca
     try:
         with Organization.start(genome, config, base=base, restore=not fresh, timeout=60) as org:
             if org.booted.restored:
-                click.echo(f"restored champion genome {org.booted.genome_id} from {ledger}", err=True)
+                click.echo(f"restored champion genome {org.booted.genome_id} from {describe_ledger(ledger)}", err=True)
             dones = org.run_many(items, timeout)
     except OrganizationError as exc:
         click.echo(f"vsm run: {exc}", err=True)

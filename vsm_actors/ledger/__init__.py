@@ -22,10 +22,21 @@ from .base import (
 from .lineage import DirectiveLineage, LineageTask, TaskOutcome, TaskRoute, TraceRef
 from .memory import MemoryLedger
 from .query import EventQuery
+from ._database import mask_url, parse_target
 from .store import PeeweeLedger
 
 DEFAULT_LEDGER = "vsm-ledger.sqlite"
 MEMORY_URL = "memory://"
+
+
+def describe_ledger(url: str) -> str:
+    """The ledger's location for people and files: never its password."""
+    if url == MEMORY_URL:
+        return url
+    try:
+        return parse_target(url).describe()
+    except LedgerError:
+        return mask_url(url)
 
 
 def open_ledger(url_or_path: str | os.PathLike[str] | None = None, *,
@@ -57,5 +68,6 @@ __all__ = [
     "TaskOutcome",
     "TaskRoute",
     "TraceRef",
+    "describe_ledger",
     "open_ledger",
 ]

@@ -61,6 +61,18 @@ class Target:
             f"?schema={self.schema}" if self.schema else "")
 
 
+def mask_url(url: str) -> str:
+    """`url` with any password replaced by `***`, for messages."""
+    if "://" not in url or "@" not in url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return parts._replace(netloc=f"{user}:***@{netloc[1]}").geturl()
+
+
 def parse_target(url: str) -> Target:
     if url.startswith(("postgresql://", "postgres://")):
         return _parse_postgres(url)
@@ -69,10 +81,10 @@ def parse_target(url: str) -> Target:
         # sqlite:///rel/or/abs -> the path after the third slash, as SQLAlchemy reads it
         path = path[1:] if path.startswith("/") else path
         if not path:
-            raise LedgerError(f"ledger URL {url!r} names no database file")
+            raise LedgerError(f"ledger URL {mask_url(url)!r} names no database file")
         return Target("sqlite", unquote(path))
     if "://" in url:
-        raise LedgerError(f"unsupported ledger URL {url!r}: use a file path, sqlite:///PATH, "
+        raise LedgerError(f"unsupported ledger URL {mask_url(url)!r}: use a file path, sqlite:///PATH, "
                           "postgresql://USER@HOST:PORT/DB or memory://")
     return Target("sqlite", url)
 
@@ -81,18 +93,18 @@ def _parse_postgres(url: str) -> Target:
     parts = urlsplit(url)
     database = unquote(parts.path.lstrip("/"))
     if not database:
-        raise LedgerError(f"ledger URL {url!r} names no database (postgresql://USER@HOST:PORT/DB)")
+        raise LedgerError(f"ledger URL {mask_url(url)!r} names no database (postgresql://USER@HOST:PORT/DB)")
     query = parse_qs(parts.query)
     schema = query.pop("schema", [None])[-1]
     if query:
-        raise LedgerError(f"ledger URL {url!r}: unknown parameter(s) {', '.join(sorted(query))}; "
+        raise LedgerError(f"ledger URL {mask_url(url)!r}: unknown parameter(s) {', '.join(sorted(query))}; "
                           "only schema= is understood")
     if schema is not None and not _SCHEMA_NAME.match(schema):
-        raise LedgerError(f"ledger URL {url!r}: schema must be a plain identifier, got {schema!r}")
+        raise LedgerError(f"ledger URL {mask_url(url)!r}: schema must be a plain identifier, got {schema!r}")
     try:
         port = parts.port
     except ValueError as exc:
-        raise LedgerError(f"ledger URL {url!r}: {exc}") from None
+        raise LedgerError(f"ledger URL {mask_url(url)!r}: {exc}") from None
     return Target("postgresql", database, user=unquote(parts.username) if parts.username else None,
                   password=unquote(parts.password) if parts.password else None,
                   host=parts.hostname, port=port, schema=schema)
