@@ -35,6 +35,8 @@ import tempfile
 
 from thespian.actors import ActorSystem
 
+from . import signed_frames
+
 LOOPBACK = "127.0.0.1"
 BASES = {"simple": "simpleSystemBase", "multiproc": "multiprocTCPBase"}
 _patched = False
@@ -217,8 +219,11 @@ def log_config(path: str) -> dict:
     }
 
 
-def start_system(base: str = "simple", admin_port: int | None = None, log_path: str | None = None) -> ActorSystem:
-    """Start (or join, when `admin_port` names a running one) an actor system."""
+def start_system(base: str = "simple", admin_port: int | None = None, log_path: str | None = None,
+                 key: bytes | None = None) -> ActorSystem:
+    """Start (or join, when `admin_port` names a running one) an actor system. On the TCP base
+    every frame is signed with `key` (the key this process already uses, or a new one, when None;
+    `signed_frames.installed().key` tells which)."""
     if base not in BASES:
         raise ValueError(f"unknown base {base!r}; expected one of {', '.join(BASES)}")
     if base == "simple":
@@ -231,14 +236,17 @@ def start_system(base: str = "simple", admin_port: int | None = None, log_path: 
     os.environ["THESPIAN_BASE_IPADDR"] = LOOPBACK
     bind_loopback_only()
     fast_transmit_expiry()
+    signed_frames.install(key)
     port = admin_port or free_port()
     log_path = log_path or os.path.join(tempfile.gettempdir(), f"vsm-thespian-{port}.log")
     logging.getLogger("thespian").setLevel(logging.WARNING)
     return ActorSystem(BASES[base], {"Admin Port": port, "Admin Routing": False}, logDefs=log_config(log_path))
 
 
-def join_system(admin_port: int) -> ActorSystem:
+def join_system(admin_port: int, key: bytes | None = None) -> ActorSystem:
+    """Join the running organization at `admin_port`; `key` is its frame key (from its state file)."""
     os.environ["THESPIAN_BASE_IPADDR"] = LOOPBACK
     bind_loopback_only()
     fast_transmit_expiry()
+    signed_frames.install(key)
     return ActorSystem(BASES["multiproc"], {"Admin Port": admin_port})

@@ -17,6 +17,7 @@ import click
 
 from .._posix import kill_session
 from ..actors.protocol import Boot, Booted, RuntimeConfig, StatusReply, StatusRequest
+from ..actors import signed_frames
 from ..actors.supervisor import OrganizationActor
 from ..actors.thespian_base import free_port, join_system, start_system
 from ..files.genome_render import render_tree
@@ -49,12 +50,22 @@ def port_answers(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def join(state: dict):
+    """The running organization's actor system; anything else on its port is bad input, not a crash."""
+    from thespian.actors import ActorSystemException, InvalidActorAddress
+    try:
+        return join_system(state["admin_port"], key=bytes.fromhex(state["key"]) if state.get("key") else None)
+    except (InvalidActorAddress, ActorSystemException, ValueError) as exc:
+        raise BadInput(f"port {state['admin_port']} does not answer as this organization ({exc}); another "
+                       "program may hold it now: run `vsm up` again") from None
+
+
 def attach(state_dir: str, timeout: float = 60.0) -> Organization:
     state = read_state(state_dir)
     if not port_answers(state["admin_port"]):
         raise BadInput(f"the organization in {state_path(state_dir)} is not running (port {state['admin_port']} "
                        f"does not answer); run `vsm up` again")
-    asys = join_system(state["admin_port"])
+    asys = join(state)
     supervisor = asys.createActor(OrganizationActor, globalName=SUPERVISOR_NAME)
     return Organization.attach(asys, supervisor, timeout)
 
@@ -109,7 +120,8 @@ def serve_cmd(genome_file, port, state_dir, fresh) -> None:
     script, provider_options = settings.get("script"), tuple(settings.get("provider_options") or ())
     genome = read_genome(genome_file)
     config = RuntimeConfig(ledger_url=ledger, provider=build_provider(provider, script, provider_options))
-    asys = start_system("multiproc", port, log_path=os.path.join(state_dir, "thespian.log"))
+    key = signed_frames.new_key()  # this organization's frame key: in the state file, readable by its owner only
+    asys = start_system("multiproc", port, log_path=os.path.join(state_dir, "thespian.log"), key=key)
     try:
         supervisor = asys.createActor(OrganizationActor, globalName=SUPERVISOR_NAME)
         booted = asys.ask(supervisor, Boot(genome=genome, config=config, restore=not fresh), 60)
@@ -122,7 +134,7 @@ def serve_cmd(genome_file, port, state_dir, fresh) -> None:
     pids = status.pids.values() if isinstance(status, StatusReply) else ()
     state = {"admin_port": port, "genome_file": os.path.abspath(genome_file), "ledger": describe_ledger(ledger),
              "genome_id": booted.genome_id, "node_count": booted.node_count, "restored": booted.restored,
-             "started_at": time.time(),
+             "started_at": time.time(), "key": key.hex(),
              # the actor system's process session: `down` makes sure nothing of it is left
              "sessions": sorted({os.getsid(pid) for pid in pids if pid != os.getpid()} - {os.getsid(0)})}
     tmp = state_path(state_dir) + ".tmp"
@@ -194,7 +206,10 @@ def down_cmd(state_dir) -> None:
     """Stop the running organization (the ledger keeps its champion genome for the next `up`)."""
     state = read_state(state_dir)
     if port_answers(state["admin_port"]):
-        join_system(state["admin_port"]).shutdown()
+        try:
+            join(state).shutdown()
+        except BadInput as exc:
+            click.echo(f"vsm down: {exc.format_message()}", err=True)
     for session in state.get("sessions", ()):  # Thespian leaves an actor busy in a provider call running
         kill_session(session)
     os.remove(state_path(state_dir))
