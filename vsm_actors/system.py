@@ -34,6 +34,16 @@ class OrganizationError(RuntimeError):
     pass
 
 
+def check_storable(directive: Directive) -> None:
+    fields = [("title", directive.title), ("body", directive.body),
+              *((f"metadata {k!r}", f"{k}{v}") for k, v in directive.metadata.items())]
+    for name, text in fields:
+        try:
+            (text or "").encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"directive {name} is not valid UTF-8 text ({exc.reason} at position {exc.start})") from None
+
+
 def make_directive(text: str, *, title: str | None = None, metadata: dict | None = None,
                    origin: str = "user") -> Directive:
     title = title or text.strip().splitlines()[0][:80] if text.strip() else "directive"
@@ -120,8 +130,10 @@ class Organization:
         return self.wait(items, timeout or self.timeout * max(1, len(items) / 100), on_done=on_done)
 
     def submit(self, directive: str | Directive) -> Directive:
-        """Send one directive without waiting; `wait` collects its completion."""
+        """Send one directive without waiting; `wait` collects its completion. Text that cannot
+        be stored (not UTF-8, e.g. a lone surrogate) is a ValueError here, before anything is sent."""
         item = directive if isinstance(directive, Directive) else make_directive(directive)
+        check_storable(item)
         self.asys.tell(self.root or self.supervisor, SubmitDirective(directive=item))
         return item
 

@@ -19,7 +19,11 @@ from datetime import timedelta
 from thespian.actors import ActorExitRequest, WakeupMessage
 
 from ..ledger import MEMORY_URL, open_ledger
+from ..core.model.events import LedgerEvent
+from ..core.model.variants import Other
+from ..ledger._rows import storable_parts
 from ..ledger.base import write_state
+from ..ledger.base import utc_now
 from ..ledger.writer import WriterProcess
 from .base import VsmActor
 from ..ledger.evolution_state import load_evolution
@@ -171,10 +175,14 @@ class LedgerActor(VsmActor):
             if self.inflight is None or self.inflight[0] != seq:
                 log.error("ledger writer reported batch %s, which is not the one in flight", seq)
                 continue
-            acks, self.inflight = self.inflight[4], None
+            (_seq, events, traces, champions, acks), self.inflight = self.inflight, None
             if error is not None:
-                log.error("ledger commit failed, batch %d not acknowledged: %s", seq, error)
-            self.answer(acks, error)
+                # one transaction failed as a whole: commit it here with anything unstorable set
+                # aside, so one bad value does not cost the others their acknowledgement
+                log.warning("ledger batch %d failed at the writer (%s); committing it in the actor", seq, error)
+                self.commit_isolated(events, traces, champions, acks, error)
+                continue
+            self.answer(acks, None)
         if self.writer.state == "failed":
             self.writer_lost()
 
@@ -220,9 +228,29 @@ class LedgerActor(VsmActor):
             for item in champions:
                 write_state(self.ledger, item)
         except Exception as exc:  # noqa: BLE001 - never acknowledge what did not commit
-            log.error("ledger commit failed, %d events not acknowledged: %s", len(events), exc)
-            self.answer(acks, str(exc))
+            self.commit_isolated(events, traces, champions, acks, str(exc))
             return
+        self.answer(acks, None)
+
+    def commit_isolated(self, events: list, traces: list, champions: list, acks: list, error: str) -> None:
+        """A failed batch again, without what cannot be stored; each of those is recorded as a
+        `ledger_record_rejected` event naming it and why. Still failing: not acknowledged."""
+        events, traces, bad = storable_parts(events, traces)
+        if not bad:
+            log.error("ledger commit failed, %d events not acknowledged: %s", len(events), error)
+            return self.answer(acks, error)
+        now = utc_now()
+        for what, record_id, reason in bad:
+            log.error("ledger: %s %s cannot be stored and is left out: %s", what, record_id, reason)
+            events.append(LedgerEvent(id=record_id + "-rejected", kind=Other("ledger_record_rejected"), created_at=now,
+                                      payload={"record": what, "record_id": record_id, "reason": reason}))
+        try:
+            self.ledger.write_batch(events, traces)
+            for item in champions:
+                write_state(self.ledger, item)
+        except Exception as exc:  # noqa: BLE001 - never acknowledge what did not commit
+            log.error("ledger commit failed, %d events not acknowledged: %s", len(events), exc)
+            return self.answer(acks, str(exc))
         self.answer(acks, None)
 
     def answer(self, acks: list, error: str | None) -> None:

@@ -185,3 +185,32 @@ def generation_row(record: EvolutionGenerationRecord) -> Row:
         "champion_genome_id": record.champion_genome_id, "updated_us": timestamp_us(record.updated_at),
         "record_json": encode(record, f"evolution generation {record.controller_node_id!r}/{record.generation}"),
     }
+
+
+# -- isolating what cannot be stored --------------------------------------------------------------
+
+def unstorable(build: Callable[[], Row]) -> str | None:
+    """Why the row `build` makes cannot be stored (it does not encode, or holds text that is not
+    UTF-8, such as a lone surrogate), or None when it can."""
+    try:
+        row = build()
+        for value in row.values():
+            if isinstance(value, str):
+                value.encode("utf-8")
+    except (LedgerSerializationError, UnicodeError, ValueError, TypeError) as exc:
+        return str(exc)
+    return None
+
+
+def storable_parts(events: Sequence[LedgerEvent], traces: Sequence[TaskTrace]
+                   ) -> tuple[list[LedgerEvent], list[TaskTrace], list[tuple[str, str, str]]]:
+    """The events and traces of a batch that can be stored, and (what, id, reason) for the rest,
+    so one bad value costs its own record and not its batch."""
+    good_events, good_traces, bad = [], [], []
+    for event in events:
+        reason = unstorable(lambda e=event: event_row(e))
+        (bad.append(("event", event.id, reason)) if reason else good_events.append(event))
+    for trace in traces:
+        reason = unstorable(lambda t=trace: trace_row(t))
+        (bad.append(("trace", trace.id, reason)) if reason else good_traces.append(trace))
+    return good_events, good_traces, bad
