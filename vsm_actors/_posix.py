@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
+
+OWNER_POLL_S = 1.0   # how often a forked process looks for its owner (noticed within ~1 s)
+_owner: int | None = None
+_registered = False
 
 
 def die_with_parent() -> None:
@@ -16,6 +21,50 @@ def die_with_parent() -> None:
         libc.prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
     except (OSError, AttributeError):
         pass
+
+
+def bind_forks_to_owner(owner: int | None = None) -> None:
+    """Every process forked from here on (and every process they fork) exits when `owner` (this
+    process by default) is gone, kill -9 included. Thespian's admin daemonizes, so a parent-death
+    signal would not reach the actors; each forked process watches the owner instead."""
+    global _owner, _registered
+    _owner = owner or os.getpid()
+    if not _registered:
+        os.register_at_fork(after_in_child=_watch_owner_in_child)
+        _registered = True
+
+
+def unbind_forks() -> None:
+    global _owner
+    _owner = None
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie, killed but not yet reaped, is not running)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return not os.path.isdir("/proc")
+
+
+def _watch_owner_in_child() -> None:
+    owner = _owner
+    if owner is None or owner == os.getpid():
+        return
+    threading.Thread(target=_watch_owner, args=(owner,), name="vsm-owner-watch", daemon=True).start()
+
+
+def _watch_owner(owner: int) -> None:
+    while alive(owner):
+        time.sleep(OWNER_POLL_S)  # another process's liveness: there is nothing to wait on
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 def process_table() -> dict[int, tuple[int, str, int]]:

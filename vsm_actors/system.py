@@ -17,7 +17,7 @@ from .actors.protocol import (
     ApplyPatches, Boot, Booted, DirectiveDone, EvolutionCommand, EvolutionReply, LedgerAnswer, LedgerRead, LedgerReady, PatchesApplied, RootMoved, RuntimeConfig,
     StatusReply, StatusRequest, Stop, Stopped, SubmitDirective,
 )
-from ._posix import kill_session
+from ._posix import bind_forks_to_owner, kill_session
 from .actors.runtime import TimeOrderedIds
 from .actors.supervisor import OrganizationActor
 from .actors.thespian_base import start_system
@@ -79,6 +79,8 @@ class Organization:
               admin_port: int | None = None, restore: bool = True, timeout: float = 30.0,
               global_name: str | None = None) -> Organization:
         config = config or RuntimeConfig()
+        if base != "simple" and admin_port is None:
+            bind_forks_to_owner()  # kill -9 of this process takes the organization's processes with it
         asys = start_system(base, admin_port)
         try:
             supervisor = asys.createActor(OrganizationActor, globalName=global_name)

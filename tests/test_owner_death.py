@@ -1,0 +1,47 @@
+"""Nothing outlives its owner (issue 11 point 3): kill -9 of the process that started a
+multiprocess organization makes every actor process, the admin included, exit within seconds."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from vsm_actors._posix import alive, session_members
+
+CLIENT = r"""
+import json, sys, time
+from vsm_actors.actors.protocol import RuntimeConfig
+from vsm_actors.files.genome_files import load_genome
+from vsm_actors.system import Organization
+org = Organization.start(load_genome(sys.argv[1]), RuntimeConfig(ledger_url=sys.argv[2]), base="multiproc")
+assert org.run("Add a health check").ok
+print(json.dumps({"sessions": sorted(org._sessions), "pids": sorted(org.status().pids.values())}), flush=True)
+time.sleep(600)
+"""
+
+
+def test_kill_9_of_the_client_takes_every_organization_process_with_it(tmp_path, genomes_dir):
+    client = subprocess.Popen([sys.executable, "-c", CLIENT, str(genomes_dir / "two_level.yaml"),
+                               str(tmp_path / "l.sqlite")], stdout=subprocess.PIPE, text=True)
+    started: dict = {"pids": []}
+    try:
+        started = json.loads(client.stdout.readline())
+        members = set(started["pids"]) | {p for s in started["sessions"] for p in session_members(s)}
+        assert len(members) >= 5 and all(alive(p) for p in members)
+        os.kill(client.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while any(alive(p) for p in members) and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling the kernel's view of other processes
+        assert not [p for p in members if alive(p)], "organization processes outlived their owner"
+    finally:
+        client.kill()
+        client.wait()
+        for p in started["pids"]:  # whatever a failed test left
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
