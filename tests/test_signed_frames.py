@@ -93,8 +93,13 @@ def test_status_refuses_the_reply_of_a_program_that_took_the_port(live_dir):  # 
     thread = threading.Thread(target=answer, daemon=True)
     thread.start()
     (live_dir / ".vsm").mkdir()
-    (live_dir / ".vsm" / "organization.json").write_text(json.dumps({"admin_port": port, "key": "00" * 32}))
+    state = live_dir / ".vsm" / "organization.json"
+    state.write_text(json.dumps({"admin_port": port, "key": "00" * 32, "sessions": [1]}))
     try:
+        proc = vsm(live_dir, "status", check=False, timeout=120)
+        assert proc.returncode == 2 and "is not part of this organization; nothing was sent" in proc.stderr
+        # an old state file without sessions: the frames are still refused
+        state.write_text(json.dumps({"admin_port": port, "key": "00" * 32}))
         proc = vsm(live_dir, "status", check=False, timeout=120)
         assert proc.returncode != 0 and "Traceback" not in proc.stderr
         assert not canary.exists()

@@ -67,6 +67,31 @@ def _watch_owner(owner: int) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def listener_of(port: int) -> int | None:
+    """The pid of the process listening on TCP `port` on this machine (Linux /proc), or None."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{parts[9]}]")
+    if not inodes:
+        return None
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            if any(os.readlink(f"/proc/{entry}/fd/{fd}") in inodes for fd in os.listdir(f"/proc/{entry}/fd")):
+                return int(entry)
+        except OSError:
+            continue
+    return None
+
+
 def process_table() -> dict[int, tuple[int, str, int]]:
     """pid -> (parent pid, state, session id) for every process (Linux /proc; elsewhere empty)."""
     table: dict[int, tuple[int, str, int]] = {}

@@ -15,7 +15,7 @@ import time
 
 import click
 
-from .._posix import kill_session
+from .._posix import kill_session, listener_of
 from ..actors.protocol import Boot, Booted, RuntimeConfig, StatusReply, StatusRequest
 from ..actors import signed_frames
 from ..actors.supervisor import OrganizationActor
@@ -53,6 +53,11 @@ def port_answers(port: int) -> bool:
 def join(state: dict):
     """The running organization's actor system; anything else on its port is bad input, not a crash."""
     from thespian.actors import ActorSystemException, InvalidActorAddress
+    holder = listener_of(state["admin_port"])
+    sessions = set(state.get("sessions") or ())
+    if holder is not None and sessions and os.getsid(holder) not in sessions:
+        raise BadInput(f"port {state['admin_port']} is held by process {holder}, which is not part of this "
+                       "organization; nothing was sent to it (run `vsm up` again)")
     try:
         return join_system(state["admin_port"], key=bytes.fromhex(state["key"]) if state.get("key") else None)
     except (InvalidActorAddress, ActorSystemException, ValueError) as exc:
