@@ -58,3 +58,23 @@ def test_storable_parts_sets_aside_exactly_what_cannot_be_stored():
     good, traces, bad = storable_parts(events, [])
     assert [e.id for e in good] == ["e0", "e2"] and traces == []
     assert [(what, record_id) for what, record_id, _ in bad] == [("event", "e1"), ("event", "e3")]
+
+
+def test_directive_sizes_are_bounded_with_a_clear_error(tmp_path, genomes_dir):
+    from vsm_actors.system import check_storable
+    small = RuntimeConfig(max_directive_bytes=100, max_metadata_entries=2, max_metadata_value_bytes=10)
+    with pytest.raises(ValueError, match="directive is 201 bytes; the limit is 100"):
+        check_storable(make_directive("x" * 200, title="t"), small)
+    with pytest.raises(ValueError, match="metadata has 3 entries; the limit is 2"):
+        check_storable(make_directive("x", metadata={"a": "1", "b": "2", "c": "3"}), small)
+    with pytest.raises(ValueError, match="metadata 'team' is 15 bytes; the limit is 10"):
+        check_storable(make_directive("x", metadata={"team": "x" * 11}), small)
+    big = tmp_path / "big.txt"
+    big.write_text("Add " + "x" * 1_100_000 + "\n")
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "vsm_actors", "run", str(genomes_dir / "single_coder.yaml"),
+                           "--directives", str(big), "--ledger", str(tmp_path / "l.sqlite")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "the limit is 1000000" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "l.sqlite").exists()  # refused before anything started

@@ -34,14 +34,31 @@ class OrganizationError(RuntimeError):
     pass
 
 
-def check_storable(directive: Directive) -> None:
+def check_storable(directive: Directive, limits: RuntimeConfig | None = None) -> None:
+    """ValueError, naming the field, for a directive the ledger cannot or should not store: text
+    that is not UTF-8, or more than the configured sizes."""
+    limits = limits or _DEFAULT_LIMITS
     fields = [("title", directive.title), ("body", directive.body),
               *((f"metadata {k!r}", f"{k}{v}") for k, v in directive.metadata.items())]
+    total = 0
     for name, text in fields:
         try:
-            (text or "").encode("utf-8")
+            size = len((text or "").encode("utf-8"))
         except UnicodeEncodeError as exc:
             raise ValueError(f"directive {name} is not valid UTF-8 text ({exc.reason} at position {exc.start})") from None
+        if name.startswith("metadata") and size > limits.max_metadata_value_bytes:
+            raise ValueError(f"directive {name} is {size} bytes; the limit is {limits.max_metadata_value_bytes} "
+                             "(RuntimeConfig.max_metadata_value_bytes)")
+        total += size
+    if len(directive.metadata) > limits.max_metadata_entries:
+        raise ValueError(f"directive metadata has {len(directive.metadata)} entries; the limit is "
+                         f"{limits.max_metadata_entries} (RuntimeConfig.max_metadata_entries)")
+    if total > limits.max_directive_bytes:
+        raise ValueError(f"directive is {total} bytes; the limit is {limits.max_directive_bytes} "
+                         "(RuntimeConfig.max_directive_bytes)")
+
+
+_DEFAULT_LIMITS = RuntimeConfig()
 
 
 def make_directive(text: str, *, title: str | None = None, metadata: dict | None = None,
@@ -73,6 +90,7 @@ class Organization:
         # directives go straight to the root (one hop fewer); an attached client has no root and
         # goes through the supervisor, which knows where the root is
         self.root = booted.root
+        self.limits: RuntimeConfig | None = None  # the started organization's limits (attached: defaults)
 
     @classmethod
     def start(cls, genome: OrganizationalGenome, config: RuntimeConfig | None = None, *, base: str = "simple",
@@ -96,6 +114,7 @@ class Organization:
             asys.shutdown()
             raise
         org = cls(asys, supervisor, booted, owns_system=True, timeout=timeout)
+        org.limits = config
         if base != "simple" and admin_port is None:
             # the TCP base's admin daemonizes into a session of its own, which its actors share:
             # note it, to make sure at shutdown that nothing of it is left (Thespian gives up on
@@ -135,7 +154,7 @@ class Organization:
         """Send one directive without waiting; `wait` collects its completion. Text that cannot
         be stored (not UTF-8, e.g. a lone surrogate) is a ValueError here, before anything is sent."""
         item = directive if isinstance(directive, Directive) else make_directive(directive)
-        check_storable(item)
+        check_storable(item, self.limits)
         self.asys.tell(self.root or self.supervisor, SubmitDirective(directive=item))
         return item
 

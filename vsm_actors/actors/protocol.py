@@ -48,6 +48,11 @@ class RuntimeConfig:
     # evolution: metasystems audit on their genome's schedule and run trials while work flows
     evolution: bool = True
     auto_approve: str | None = None  # approve every trial that asks, in this name (simulation)
+    # the largest directive accepted (title, body and metadata, UTF-8 bytes) and its metadata's
+    # size: a directive is copied into several events, so an unbounded one writes many times over
+    max_directive_bytes: int = 1_000_000
+    max_metadata_entries: int = 64
+    max_metadata_value_bytes: int = 4_096
 
 
 @frozen(kw_only=True)

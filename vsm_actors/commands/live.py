@@ -22,7 +22,7 @@ from ..actors.supervisor import OrganizationActor
 from ..actors.thespian_base import free_port, join_system, start_system
 from ..files.genome_render import render_tree
 from ..ledger import describe_ledger
-from ..system import SUPERVISOR_NAME, Organization, OrganizationError
+from ..system import SUPERVISOR_NAME, Organization, OrganizationError, check_storable
 from .common import BadInput, build_directives, directive_options, emit_json, option_metadata, output_option
 from .genome import read_genome
 from .run import DEFAULT_LEDGER, build_provider, ledger_option, print_results, provider_options
@@ -162,6 +162,11 @@ def send_cmd(texts, directives_file, meta, task_class, risk, capability, state_d
     """Send directive TEXT(s) to the running organization and print the results."""
     items = build_directives(texts, directives_file, option_metadata(meta, task_class, risk, capability),
                              label="TEXT")
+    for item in items:
+        try:
+            check_storable(item)
+        except ValueError as exc:
+            raise BadInput(str(exc)) from None
     org = attach(state_dir)
     try:
         dones = org.run_many(items, timeout)

@@ -12,7 +12,7 @@ from ..actors.protocol import ProviderSpec, RuntimeConfig
 from ..core.model.task import TaskResult
 from ..files.safe_load import DocumentError, load_document
 from ..ledger import describe_ledger
-from ..system import Organization, OrganizationError
+from ..system import Organization, OrganizationError, check_storable
 from .common import BadInput, build_directives, directive_options, emit_json, option_metadata, output_option
 from .genome import read_genome
 
@@ -107,6 +107,11 @@ def run_cmd(genome_file, directives, directives_file, meta, task_class, risk, ca
     items = build_directives(directives, directives_file, option_metadata(meta, task_class, risk, capability))
     genome = read_genome(genome_file)
     config = RuntimeConfig(ledger_url=ledger, provider=build_provider(provider, script, provider_options))
+    for n, item in enumerate(items, 1):  # before anything starts: bad input is refused whole
+        try:
+            check_storable(item, config)
+        except ValueError as exc:
+            raise BadInput(f"directive {n}: {exc}") from None
     install_signal_shutdown()
     try:
         with Organization.start(genome, config, base=base, restore=not fresh, timeout=60) as org:
