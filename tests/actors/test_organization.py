@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vsm_actors.actors.supervisor import process_alive
+from vsm_actors._posix import alive as process_alive
 from vsm_actors.core.model.capability import LeafOperationSpec
 from vsm_actors.core.model.node import NodeLifecycleStatus, PromptComponent, PromptSection, ToolSpec, ViableNode
 from vsm_actors.core.model.patch import AddChild, AddPromptComponent, AddTool, RemoveSubtree, SetNodeStatus

@@ -16,6 +16,7 @@ from attrs import evolve
 from thespian.actors import ActorExitRequest, ChildActorExited, WakeupMessage
 
 from .. import codec
+from .._posix import alive
 from ..core.model.events import LedgerEvent, LedgerEventKind
 from ..core.model.variants import Other
 from ..core.model.patch import PatchError, apply_patch, patch_kind
@@ -35,20 +36,6 @@ from .supervisor_trials import TrialSupervision
 
 log = logging.getLogger("vsm.supervisor")
 _FLUSH_DEADLINE = "vsm.stop-flush-deadline"
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed child not yet reaped still answers kill(0): look at its state
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().split(b")")[-1].split()[0] not in (b"Z", b"X")
-    except OSError:
-        return False
 
 
 class OrganizationActor(TrialSupervision, VsmActor):
@@ -252,7 +239,7 @@ class OrganizationActor(TrialSupervision, VsmActor):
             return
         own = os.getpid()
         for node_id, pid in list(self.pids.items()):
-            if pid != own and not process_alive(pid):
+            if pid != own and not alive(pid):
                 self.restart(node_id, f"process {pid} is gone")
         if self.applying is not None and time.perf_counter() - self.applying["t0"] > 10 * self.config.watchdog_seconds:
             log.warning("live patch: no acknowledgement from %s; answering anyway", sorted(self.applying["waiting"]))
