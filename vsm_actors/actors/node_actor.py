@@ -26,12 +26,14 @@ from ..core.control.mapping import (
 )
 from ..core.model.messages import MessageEnvelope
 from ..core.control.prompt import build_instructions
-from ..core.control.routing import RoutingError, choose_child, result_envelope, routed_task_envelope
+from ..core.control.routing import result_envelope
 from ..core.model.task import Directive, TaskPacket, TaskResult
 from ..core.model.variants import debug_name
-from ..providers import ModelProviderError, ModelRequest, make_provider
+from ..providers import ModelProviderError, ModelRequest, make_provider, runs_off_thread
 from .base import VsmActor
+from .dispatch_queue import DispatchQueue, OutstandingTasks
 from .evolution_shell import EvolvingNode
+from .leaf_worker import POLL_PAYLOAD, OffThreadCalls
 from ..core.world import is_specialist, team_operations
 from .protocol import (
     ChildRestarted, DirectiveDone, EventsFlushed, FlushEvents, GenomeAck, GenomeChanged, LedgerWrite, NodeReady,
@@ -42,7 +44,7 @@ from .runtime import Services
 log = logging.getLogger("vsm.node")
 
 
-class NodeActor(EvolvingNode, VsmActor):
+class NodeActor(EvolvingNode, DispatchQueue, OffThreadCalls, VsmActor):
     def __init__(self) -> None:
         super().__init__()
         self.node_id: str | None = None
@@ -50,7 +52,8 @@ class NodeActor(EvolvingNode, VsmActor):
         self.directory: dict = {}
         self.provider = None
         self.executed: set[str] = set()          # leaf: task ids ever started (at-most-once)
-        self.outstanding: dict[str, tuple] = {}  # metasystem: task id -> (child id, envelope)
+        self.outstanding = OutstandingTasks()    # metasystem: task id -> (child id, envelope)
+        self.queued: list = []                   # metasystem: (task, envelope) waiting for a child with room
         self.pending: dict[str, dict] = {}       # root: correlation id -> directive bookkeeping
         self.early: list = []                    # traffic that beat NodeSetup here (multiprocess)
         self._instructions: tuple = (None, "")   # leaf: (node, its system prompt)
@@ -71,6 +74,7 @@ class NodeActor(EvolvingNode, VsmActor):
         own_process = msg.organization_pid is not None and msg.organization_pid != os.getpid()
         self.defer_after = timedelta(milliseconds=msg.config.node_defer_ms) \
             if own_process and msg.config.node_defer_ms > 0 else None
+        self.off_thread = not own_process  # in process, blocking provider calls leave the actor thread
         self.setup_evolution(msg.evolution)
         self.tell(sender, NodeReady(node_id=msg.node_id, pid=os.getpid()))
         early, self.early = self.early, []
@@ -85,6 +89,7 @@ class NodeActor(EvolvingNode, VsmActor):
                 self.champion_moved(msg.genome)
             else:
                 self.setup_evolution(None)
+            self.drain_queue()  # a new child, or a leaf promoted to a metasystem, may have room
         # the supervisor answers a live patch only once every node acts on the new genome
         self.tell(sender, GenomeAck(node_id=self.node_id, genome_id=msg.genome.id))
 
@@ -108,6 +113,7 @@ class NodeActor(EvolvingNode, VsmActor):
                                            metadata={"directive_id": env.payload.directive_id or ""})
                 self.on_result(result, result_envelope(result, env, child_id, self.node_id, id=self.services.new_id(),
                                                        created_at=self.services.now()))
+        self.drain_queue()
 
     def receiveMsg_FlushEvents(self, msg: FlushEvents, sender) -> None:
         self.record([])
@@ -129,6 +135,8 @@ class NodeActor(EvolvingNode, VsmActor):
         if msg.payload == _FLUSH:
             self.flush_armed = False
             self.record([])
+        elif msg.payload == POLL_PAYLOAD:
+            self.poll_calls()
 
     # -- traffic -----------------------------------------------------------------------------
 
@@ -199,34 +207,14 @@ class NodeActor(EvolvingNode, VsmActor):
             return self.execute(task, env, events)
         if self.evo is not None and self.try_trial_route(task, env, events):
             return
-        try:
-            decision = choose_child(self.genome, self.node_id, task)
-        except RoutingError as exc:
-            self.routing_failed(task)
-            events.append(self.events.other("task_routing_failed", {"task_id": task.id, "error": str(exc)},
-                                            task_id=task.id, directive_id=task.directive_id))
-            result = TaskResult.failed(task.id, self.node_id, "task could not be routed", str(exc),
-                                       metadata={"directive_id": task.directive_id or ""})
-            self.record(events)
-            return self.on_result(result, result_envelope(result, env, self.node_id, self.node_id,
-                                                          id=self.services.new_id(), created_at=self.services.now()))
-        task = evolve(task, assigned_to=decision.child_id,
-                      metadata={**task.metadata, "routed_by": self.node_id, "routing_reason": decision.reason})
-        out = routed_task_envelope(task, env, self.node_id, decision, id=self.services.new_id(),
-                                   created_at=self.services.now())
-        events.append(self.events.task_routed(task, self.genome.node(self.node_id).name, decision, env, out,
-                                              self.genome.id))
-        self.outstanding[task.id] = (decision.child_id, out)
-        self.record(events, defer=True)  # the result's way back up usually carries them
-        self.tell(self.directory.get(decision.child_id), out)
-        if self.evo is not None:
-            self.shadow_copy(task, env)
+        self.dispatch(task, env, events)  # to the least loaded able child with room, else queued
 
     def on_result(self, result: TaskResult, env: MessageEnvelope, events: list | None = None) -> None:
         events = events if events is not None else []
         if result.metadata.get("trial_shadow") == "true" and self.evo is not None:
             return self.shadow_result(result, env, events)  # evidence only: never forwarded
-        self.outstanding.pop(result.task_id, None)
+        if self.outstanding.pop(result.task_id, None) is not None:
+            self.drain_queue()  # a place is free: what waits goes first (its events before this result's)
         observed = self.observed
         if self.evo is not None:
             self.observe(observed)
@@ -260,8 +248,36 @@ class NodeActor(EvolvingNode, VsmActor):
                                             task_id=task.id))
             return self.record(events)
         self.executed.add(task.id)
-        started = self.services.now()
-        outcome = self.attempt(task, time.perf_counter())
+        started, t0 = self.services.now(), time.perf_counter()
+        node = self.genome.node(self.node_id)
+        try:
+            check_executable(self.genome, self.node_id, task)
+            request = self.request_for(node, task)
+            provider = self.provider_for()
+        except (NotExecutable, ModelProviderError) as exc:
+            return self.executed_with(task, env, events, started, self.outcome(node, None, exc, _ms_since(t0)))
+        if self.off_thread and runs_off_thread(provider):
+            # the outcome comes back as this actor's own message (leaf_worker); the others work meanwhile
+            self.record(events)
+            return self.call_off_thread(lambda: provider.complete(request), lambda value, error, seconds: self.resume(
+                task, env, node, started, value, error, int(seconds * 1000)))
+        try:
+            response, error = provider.complete(request), None
+        except ModelProviderError as exc:
+            response, error = None, exc
+        self.executed_with(task, env, events, started, self.outcome(node, response, error, _ms_since(t0)))
+
+    def resume(self, task: TaskPacket, env: MessageEnvelope, node, started, response, error, ms: int) -> None:
+        """A provider call that ran off the actor's thread is done: finish the task here."""
+        try:
+            if error is not None and not isinstance(error, ModelProviderError):
+                raise error
+            self.executed_with(task, env, [], started, self.outcome(node, response, error, ms))
+        except Exception as exc:  # noqa: BLE001 - as in receiveMsg_MessageEnvelope
+            log.exception("node %s failed finishing %s", self.node_id, task.id)
+            self.fail_envelope(env, f"handler error: {exc}")
+
+    def executed_with(self, task: TaskPacket, env: MessageEnvelope, events: list, started, outcome: Outcome) -> None:
         result, trace = finish(self.genome, self.node_id, task, env, outcome, trace_id=self.services.new_id(),
                                started_at=started, completed_at=self.services.now())
         events.append(self.events.trace_written(trace))
@@ -270,33 +286,33 @@ class NodeActor(EvolvingNode, VsmActor):
                              created_at=self.services.now())
         self.send_up(target, up, events, traces=(trace,), observed=(trace,))
 
-    def complete(self, request: ModelRequest):
+    def provider_for(self):
         if self.provider is None:
             self.provider = make_provider(self.provider_spec.name, **self.provider_spec.options)
-        return self.provider.complete(request)
+        return self.provider
 
-    def attempt(self, task: TaskPacket, t0: float) -> Outcome:
-        """Run the task through the provider; latency is the provider's own figure, else ours."""
-        node = self.genome.node(self.node_id)
-        try:
-            check_executable(self.genome, self.node_id, task)
-            request = ModelRequest(model=node.model, instructions=self.instructions(node),
-                                   input=self.services.to_json_text(task), metadata={
-                                       "node_id": node.id, "node_name": node.name, "task_id": task.id,
-                                       "task_title": task.title, "directive_id": task.directive_id or "",
-                                       "task_class": task.metadata.get("task_class", ""),
-                                       **_world_facts(self.genome, node.id, task.metadata.get("task_class", "")),
-                                       "operation_kind": debug_name(node.leaf_operation.kind) if node.leaf_operation.kind else ""})
-            response = self.complete(request)
-        except (NotExecutable, ModelProviderError) as exc:
-            return Outcome(error=str(exc), provider=self.provider_spec.name, model=node.model.model,
-                           latency_ms=int((time.perf_counter() - t0) * 1000))
+    def complete(self, request: ModelRequest):
+        return self.provider_for().complete(request)
+
+    def request_for(self, node, task: TaskPacket) -> ModelRequest:
+        return ModelRequest(model=node.model, instructions=self.instructions(node),
+                            input=self.services.to_json_text(task), metadata={
+                                "node_id": node.id, "node_name": node.name, "task_id": task.id,
+                                "task_title": task.title, "directive_id": task.directive_id or "",
+                                "task_class": task.metadata.get("task_class", ""),
+                                **_world_facts(self.genome, node.id, task.metadata.get("task_class", "")),
+                                "operation_kind": debug_name(node.leaf_operation.kind) if node.leaf_operation.kind else ""})
+
+    def outcome(self, node, response, error: Exception | None, measured_ms: int) -> Outcome:
+        """What the provider's answer (or error) says; latency is the provider's own figure, else ours."""
+        if error is not None:
+            return Outcome(error=str(error), provider=self.provider_spec.name, model=node.model.model,
+                           latency_ms=measured_ms)
         raw = response.raw if isinstance(response.raw, dict) else {}
         usage = response.usage
         return Outcome(
             output_text=response.output_text, input_tokens=usage.input_tokens if usage else 0,
-            output_tokens=usage.output_tokens if usage else 0,
-            latency_ms=response.latency_ms or int((time.perf_counter() - t0) * 1000),
+            output_tokens=usage.output_tokens if usage else 0, latency_ms=response.latency_ms or measured_ms,
             files_touched=tuple(str(f) for f in raw.get("files_touched", ()) if isinstance(f, str)),
             artifacts=tuple(_artifact_text(a) for a in raw.get("artifacts", ())),
             provider=self.provider_spec.name, model=node.model.model,
@@ -364,6 +380,10 @@ def _world_facts(genome, node_id: str, task_class: str) -> dict[str, str]:
     """What a world-aware provider (a simulation) may want to know about the leaf asking."""
     return {"task_specialist": "true" if is_specialist(genome, node_id, task_class) else "false",
             "team_operations": ",".join(sorted(team_operations(genome, node_id)))}
+
+
+def _ms_since(t0: float) -> int:
+    return int((time.perf_counter() - t0) * 1000)
 
 
 def _flag(raw: dict, key: str) -> bool | None:

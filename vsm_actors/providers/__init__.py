@@ -29,6 +29,7 @@ from .base import (
     ProviderRequestError,
     UnknownProvider,
     rough_token_estimate,
+    runs_off_thread,
 )
 from .codex import CodexApproval, CodexConfig, CodexProvider, CodexSandbox, codex_argv, parse_codex_events
 from .command import CommandProvider, render_argv, render_prompt
@@ -64,6 +65,7 @@ __all__ = [
     "render_argv",
     "render_prompt",
     "rough_token_estimate",
+    "runs_off_thread",
     "stable_fraction",
 ]
 

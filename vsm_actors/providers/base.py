@@ -44,6 +44,7 @@ __all__ = [
     "UnknownProvider",
     "redact",
     "rough_token_estimate",
+    "runs_off_thread",
     "secret_values_from_env",
 ]
 
@@ -172,10 +173,20 @@ class ModelProvider(Protocol):
 
     #: Short stable name, recorded in results and traces (never a secret).
     name: str
+    # Optional, not part of the protocol's checked members: `blocking = True` on a provider whose
+    # calls wait on the outside world (see `runs_off_thread`).
 
     def complete(self, request: ModelRequest) -> ModelResponse:
         """Return a completion, or raise a `ModelProviderError` subclass (never anything else)."""
         ...
+
+
+def runs_off_thread(provider: object) -> bool:
+    """Does the provider wait on the outside world (a process, the network)? Such a provider sets
+    `blocking = True`, and an in-process leaf calls it on a worker thread so other leaves work
+    meanwhile (actors/leaf_worker.py). Deterministic providers leave it unset: they are called in
+    the actor's handler, so a simulation runs the same every time."""
+    return getattr(provider, "blocking", False) is True
 
 
 def rough_token_estimate(text: str) -> int:

@@ -277,6 +277,7 @@ class CodexProvider:
     config: CodexConfig = field(factory=CodexConfig)
     name: str = "codex"
     _command: CommandProvider = field(init=False, eq=False, repr=False)
+    blocking = True  # see providers.runs_off_thread
 
     @_command.default
     def _build_command(self) -> CommandProvider:

@@ -113,6 +113,7 @@ class CommandProvider:
     name: str = "command"
     label: str = "command"
     parser: OutputParser | None = field(default=None, eq=False, repr=False)
+    blocking = True  # waits on the outside world: an in-process leaf calls it off its thread
 
     def __attrs_post_init__(self) -> None:
         if not self.argv or not all(isinstance(a, str) for a in self.argv) or not self.argv[0]:

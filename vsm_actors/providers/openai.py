@@ -95,6 +95,7 @@ class OpenAIResponsesProvider:
     config: OpenAIConfig
     name: str = "openai"
     _slot: _ClientSlot = field(init=False, factory=_ClientSlot, eq=False, repr=False)
+    blocking = True  # see providers.runs_off_thread
 
     def __attrs_post_init__(self) -> None:
         _import_openai()  # fail at build time, with the install hint, not on the first task

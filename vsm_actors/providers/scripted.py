@@ -11,7 +11,7 @@ A script is plain data (callers load it from YAML or JSON)::
         output_text: "patched"
         input_tokens: 1200
         output_tokens: 300
-        latency_ms: 4500            # reported in the response, never slept
+        latency_ms: 4500            # reported in the response; slept only with `sleep=True`
         files_touched: [src/lib.py]
         failure_rate: 0.1           # fails for ~10% of task ids, stable for a given seed
       - match: {task_id: [t-13, t-14]}
@@ -23,6 +23,11 @@ Match keys (all optional; every key given must hold; a list means "any of"): `no
 the value is a substring of the request's `task_title` metadata. A rule without `match` matches
 everything.
 
+`ScriptedProvider.from_script(script, sleep=True)` (provider option `sleep: true`) really waits
+`latency_ms` in each call, which makes it a slow provider for tests and benchmarks: it then counts as
+blocking (`providers.runs_off_thread`), and an in-process leaf calls it off its thread. Without
+`sleep` it never waits and stays in the handler, deterministic.
+
 Why a hash instead of a random generator: a leaf may run the same task twice (Thespian retries,
 broker redelivery) and simulations are replayed; hashing (seed, task_id) gives every task the same
 fate on every run, in any order, in any process.
@@ -31,6 +36,7 @@ fate on every run, in any order, in any process.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Mapping, Sequence
 
 from attrs import field, frozen
@@ -104,15 +110,19 @@ class ScriptedProvider:
     default: ScriptOutcome = field(factory=ScriptOutcome)
     seed: int = 0
     name: str = "scripted"
+    sleep: bool = False  # really wait latency_ms (a slow provider for tests), not only report it
     calls: list[tuple[str, str]] = field(factory=list, init=False, eq=False, repr=False)
 
     @classmethod
     def from_script(cls, script: Mapping[str, object] | Sequence[object] | None = None,
-                    *, seed: int | None = None, name: str = "scripted") -> ScriptedProvider:
+                    *, seed: int | None = None, name: str = "scripted", sleep: bool = False) -> ScriptedProvider:
         """Build from plain data; raise `InvalidScript` naming the rule index and field.
 
-        A bare list is taken as the rules. `seed` overrides the script's own `seed` (default 0).
+        A bare list is taken as the rules. `seed` overrides the script's own `seed` (default 0);
+        `sleep` makes each call wait its `latency_ms`.
         """
+        if not isinstance(sleep, bool):
+            raise InvalidScript(f"must be true or false, got {sleep!r}", section="option", field="sleep")
         if script is None:
             script = {}
         if isinstance(script, Sequence) and not isinstance(script, (str, bytes)):
@@ -130,7 +140,12 @@ class ScriptedProvider:
             raise InvalidScript("must be a list of rules", field="rules")
         default = _parse_outcome(script.get("default") or {}, rule_index=None, section="default")
         rules = tuple(_parse_rule(raw, index) for index, raw in enumerate(raw_rules))
-        return cls(rules=rules, default=default, seed=script_seed if seed is None else seed, name=name)
+        return cls(rules=rules, default=default, seed=script_seed if seed is None else seed, name=name, sleep=sleep)
+
+    @property
+    def blocking(self) -> bool:
+        """A sleeping script waits like a real provider: an in-process leaf calls it off its thread."""
+        return self.sleep
 
     def complete(self, request: ModelRequest) -> ModelResponse:
         """Apply the first matching rule (or the default); failures raise `ProviderRequestError`."""
@@ -138,6 +153,8 @@ class ScriptedProvider:
         task_id = metadata.get("task_id", "")
         self.calls.append((metadata.get("node_id", ""), task_id))
         index, outcome = self._select(metadata)
+        if self.sleep and outcome.latency_ms:
+            time.sleep(outcome.latency_ms / 1000)
         if outcome.outcome == "failed":
             raise ProviderRequestError(outcome.error)
         rate = outcome.failure_rate

@@ -4,10 +4,18 @@ Rule order (reference §3.6, plus our genome routing rules and pause handling):
 1. `assigned_to` names a direct child;
 2. `target_child` metadata names a direct child by id or name;
 3. a genome routing rule of this node matches the task (highest priority first, then genome order);
-4. the first direct child that can take it: a metasystem child (it can delegate further) or a leaf
-   holding the required capabilities.
+4. among the direct children that can take it (a metasystem child, which can delegate further, or a
+   leaf holding the required capabilities), the one with room for it and the fewest tasks
+   outstanding; ties go to genome order, so without load this is the first such child.
 Retired and paused children are skipped by every rule; an explicit choice of such a child falls
 through to the next rule instead of failing.
+
+Load (System 3's view of its children's work) is an input: `outstanding` counts the tasks this
+node has out with each child. It only breaks ties among equally able children (rule 4); rules 1-3
+choose their child whatever its load. A leaf works on `LEAF_CONCURRENCY` tasks at a time, and a
+node's `system_3.max_parallel_children` bounds how many of its children work at once; a decision
+whose child has no room says so (`RouteDecision.waiting`) and the node keeps the task queued until
+a result frees a place. Without `outstanding` (offline replay, operators) nothing is ever waiting.
 
 A rule's `keywords` match whole words of the task's title and goal (the directive's title and
 body). The mapper marks every task as code-writing unless the directive says otherwise (the
@@ -19,6 +27,7 @@ routed task is sent with `requires_code_write: false` (see `RouteDecision.code_w
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from attrs import evolve, field, frozen
@@ -53,6 +62,8 @@ class RouteDecision:
     keyword: str | None = field(default=None, eq=False)  # the rule keyword found in the text
     capabilities: tuple[str, ...] = field(default=(), eq=False)  # what the chosen leaf had to hold
     code_write_waived: bool = field(default=False, eq=False)
+    # the chosen child has no room now (see `has_room`): keep the task queued, route it again later
+    waiting: bool = field(default=False, eq=False)
 
 
 def required_capabilities(task: TaskPacket) -> list[str]:
@@ -92,8 +103,34 @@ def _available(node: ViableNode, paused: frozenset[str]) -> bool:
     return node.status is not NodeLifecycleStatus.Retired and node.id not in paused
 
 
+# tasks a leaf works on at once; more wait in its parent's queue (a leaf runs its provider calls
+# one after another, so a second task sent would only wait in its mailbox)
+LEAF_CONCURRENCY = 1
+
+
+def child_capacity(node: ViableNode) -> int | None:
+    """How many tasks a child takes at once: a leaf `LEAF_CONCURRENCY`, a metasystem any number
+    (it keeps what its own children have no room for queued itself)."""
+    return None if node.is_metasystem else LEAF_CONCURRENCY
+
+
+def has_room(genome: OrganizationalGenome, parent_id: str, child_id: str, outstanding: Mapping[str, int]) -> bool:
+    """May `parent_id` send `child_id` one more task now? The child must be under its capacity, and
+    when it has nothing yet, fewer than the parent's `max_parallel_children` siblings may be working."""
+    load = outstanding.get(child_id, 0)
+    capacity = child_capacity(genome.node(child_id))
+    if capacity is not None and load >= capacity:
+        return False
+    limit = genome.node(parent_id).system_3.max_parallel_children
+    if limit is not None and load == 0:
+        working = sum(1 for c in genome.node(parent_id).children if outstanding.get(c, 0) > 0)
+        if working >= max(1, limit):
+            return False
+    return True
+
+
 def choose_child(genome: OrganizationalGenome, parent_id: str, task: TaskPacket,
-                 paused: frozenset[str] = frozenset()) -> RouteDecision:
+                 paused: frozenset[str] = frozenset(), outstanding: Mapping[str, int] | None = None) -> RouteDecision:
     parent = genome.node(parent_id)
     if not parent.children:
         raise RoutingError(f"controller node is not a metasystem: {parent_id}")
@@ -101,31 +138,52 @@ def choose_child(genome: OrganizationalGenome, parent_id: str, task: TaskPacket,
     if task.assigned_to is not None:
         for child in children:
             if child.id == task.assigned_to and _available(child, paused):
-                return RouteDecision(child.id, "task already assigned to direct child")
+                return _with_load(genome, parent_id, RouteDecision(child.id, "task already assigned to direct child"),
+                                  outstanding)
     target = task.metadata.get("target_child")
     if target:
         for child in children:
             if (child.id == target or child.name == target) and _available(child, paused):
-                return RouteDecision(child.id, f"matched target_child metadata: {target}")
+                return _with_load(genome, parent_id, RouteDecision(child.id, f"matched target_child metadata: {target}"),
+                                  outstanding)
     for rule in sorted((r for r in genome.routing_rules if r.node_id == parent_id), key=lambda r: -r.priority):
         decision = _rule_decision(genome, rule, task, paused)
         if decision is not None:
-            return decision
-    for child in children:
-        if not _available(child, paused):
-            continue
+            return _with_load(genome, parent_id, decision, outstanding)
+    able = [child for child in children if _available(child, paused)
+            and (child.is_metasystem or leaf_can_take(child, task) is None)]
+    if able:
+        if outstanding is None:
+            child, waiting = able[0], False
+        else:
+            # room first, then the fewest outstanding, then genome order (min keeps the first)
+            rooms = {c.id: has_room(genome, parent_id, c.id, outstanding) for c in able}
+            child = min(able, key=lambda c: (not rooms[c.id], outstanding.get(c.id, 0)))
+            waiting = not rooms[child.id]
+        # the reference's texts when the first able child is chosen; load choosing another says so
+        by_load = child is not able[0]
         if child.is_metasystem:
-            return RouteDecision(child.id, "direct child is a metasystem capable of further delegation")
-        if leaf_can_take(child, task) is None:
-            needs = _needs(task)
-            # the reference's text stands for the default need (write_code, or none); any other
-            # need is named, so the route event says which capability chose the leaf
-            named = f": {', '.join(needs)}" if needs not in ((), ("write_code",)) else ""
-            return RouteDecision(child.id, f"first direct leaf child with required capabilities{named}",
-                                 capabilities=needs)
+            return RouteDecision(child.id, "least loaded direct child, a metasystem capable of further delegation"
+                                 if by_load else "direct child is a metasystem capable of further delegation",
+                                 waiting=waiting)
+        needs = _needs(task)
+        # the reference's text stands for the default need (write_code, or none); any other
+        # need is named, so the route event says which capability chose the leaf
+        named = f": {', '.join(needs)}" if needs not in ((), ("write_code",)) else ""
+        which = "least loaded" if by_load else "first"
+        return RouteDecision(child.id, f"{which} direct leaf child with required capabilities{named}",
+                             capabilities=needs, waiting=waiting)
     skipped = [c.id for c in children if not _available(c, paused)]
     note = f" (skipped retired/paused: {', '.join(skipped)})" if skipped else ""
     raise RoutingError(f"no routeable child found for node {parent_id} and task {task.title}{note}")
+
+
+def _with_load(genome: OrganizationalGenome, parent_id: str, decision: RouteDecision,
+               outstanding: Mapping[str, int] | None) -> RouteDecision:
+    """An explicit choice (assignment, target_child, a rule) keeps its child, busy or not: it waits."""
+    if outstanding is None or has_room(genome, parent_id, decision.child_id, outstanding):
+        return decision
+    return evolve(decision, waiting=True)
 
 
 def _rule_decision(genome: OrganizationalGenome, rule, task: TaskPacket,
