@@ -8,6 +8,7 @@ from .commands.genome import genome_group
 from .commands.ledger import ledger_group
 from .commands.live import LIVE_COMMANDS
 from .commands.run import run_cmd
+from .commands.signal import SIGNAL_COMMANDS
 from .commands.simulate import simulate_cmd
 from .commands.trials import TRIAL_COMMANDS
 
@@ -22,7 +23,7 @@ main.add_command(genome_group)
 main.add_command(ledger_group)
 main.add_command(run_cmd)
 main.add_command(simulate_cmd)
-for _command in (*LIVE_COMMANDS, *TRIAL_COMMANDS):
+for _command in (*LIVE_COMMANDS, *TRIAL_COMMANDS, *SIGNAL_COMMANDS):
     main.add_command(_command)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from .actors.protocol import (
     ApplyPatches, Boot, Booted, DirectiveDone, EvolutionCommand, EvolutionReply, LedgerAnswer, LedgerRead, LedgerReady, PatchesApplied, RootMoved, RuntimeConfig,
-    StatusReply, StatusRequest, Stop, Stopped, SubmitDirective,
+    SignalApplied, SignalNode, StatusReply, StatusRequest, Stop, Stopped, SubmitDirective,
 )
 from ._posix import bind_forks_to_owner, kill_session
 from .actors.runtime import TimeOrderedIds
@@ -182,6 +182,13 @@ class Organization:
                                                          by=by, reason=reason, suggestion=suggestion,
                                                          envelope=envelope))
         (reply,) = self._collect(lambda m: isinstance(m, EvolutionReply), 1, timeout or self.timeout)
+        return reply
+
+    def signal(self, node: str, signal, timeout: float | None = None) -> SignalApplied:
+        """An algedonic signal about `node` (an AlgedonicSignal with its override policy), applied by
+        the metasystem above it; the reply lists the actions taken and what is paused there now."""
+        self.asys.tell(self.supervisor, SignalNode(node_id=node, signal=signal))
+        (reply,) = self._collect(lambda m: isinstance(m, SignalApplied), 1, timeout or self.timeout)
         return reply
 
     def read_ledger(self, method: str, *args, timeout: float | None = None):

@@ -84,9 +84,17 @@ class DispatchQueue:
 
     def dispatch(self, task: TaskPacket, env, events: list, *, from_queue: bool = False) -> bool:
         """Route `task` to a child with room now, or queue it; False when it stays queued."""
+        paused = self.paused_children()
         try:
-            decision = choose_child(self.genome, self.node_id, task, outstanding=self.outstanding.per_child)
+            decision = choose_child(self.genome, self.node_id, task, paused=paused,
+                                    outstanding=self.outstanding.per_child)
         except RoutingError as exc:
+            if paused and self._routable_without_pause(task):
+                if not from_queue:  # held, never lost: it goes on when the pause is lifted
+                    self.queued.append((task, env))
+                    self.route_blocked(task, env, events)
+                    self.record(events, defer=True)
+                return False
             self.routing_failed(task)
             events.append(self.events.other("task_routing_failed", {"task_id": task.id, "error": str(exc)},
                                             task_id=task.id, directive_id=task.directive_id))
@@ -137,6 +145,13 @@ class DispatchQueue:
                     i += 1
         finally:
             self._draining, self.observed = False, observed
+
+    def _routable_without_pause(self, task: TaskPacket) -> bool:
+        try:
+            choose_child(self.genome, self.node_id, task)
+        except RoutingError:
+            return False
+        return True
 
     def _room_anywhere(self) -> bool:
         node = self.genome.node(self.node_id)

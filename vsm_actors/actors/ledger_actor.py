@@ -26,7 +26,7 @@ from ..ledger.base import write_state
 from ..ledger.base import utc_now
 from ..ledger.writer import WriterProcess
 from .base import VsmActor
-from ..ledger.evolution_state import load_evolution
+from ..ledger.evolution_state import load_evolution, load_pauses
 from .protocol import (
     READABLE, EvolutionLoaded, LedgerAnswer, LedgerRead, LedgerClose, LedgerClosed, LedgerLoadChampion, LedgerLoadEvolution, LedgerOpen, LedgerReady,
     LedgerWrite,
@@ -83,7 +83,7 @@ class LedgerActor(VsmActor):
         try:
             self.flush_pending()
             restored = {c: load_evolution(self.ledger, c) for c in msg.controllers}
-            self.send(sender, EvolutionLoaded(restored=restored))
+            self.send(sender, EvolutionLoaded(restored=restored, pauses=load_pauses(self.ledger, msg.metasystems)))
         except Exception as exc:  # noqa: BLE001 - reported to the booting supervisor
             self.send(sender, EvolutionLoaded(error=f"cannot read evolution state: {exc}"))
 

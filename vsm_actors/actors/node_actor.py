@@ -30,6 +30,7 @@ from ..core.control.routing import result_envelope
 from ..core.model.task import Directive, TaskPacket, TaskResult
 from ..core.model.variants import debug_name
 from ..providers import ModelProviderError, ModelRequest, make_provider, runs_off_thread
+from .algedonic_shell import AlgedonicNode
 from .base import VsmActor
 from .dispatch_queue import DispatchQueue, OutstandingTasks
 from .evolution_shell import EvolvingNode
@@ -44,7 +45,7 @@ from .runtime import Services
 log = logging.getLogger("vsm.node")
 
 
-class NodeActor(EvolvingNode, DispatchQueue, OffThreadCalls, VsmActor):
+class NodeActor(EvolvingNode, AlgedonicNode, DispatchQueue, OffThreadCalls, VsmActor):
     def __init__(self) -> None:
         super().__init__()
         self.node_id: str | None = None
@@ -76,6 +77,7 @@ class NodeActor(EvolvingNode, DispatchQueue, OffThreadCalls, VsmActor):
             if own_process and msg.config.node_defer_ms > 0 else None
         self.off_thread = not own_process  # in process, blocking provider calls leave the actor thread
         self.setup_evolution(msg.evolution)
+        self.setup_pauses(msg.pauses)
         self.tell(sender, NodeReady(node_id=msg.node_id, pid=os.getpid()))
         early, self.early = self.early, []
         for env, origin in early:
@@ -160,7 +162,7 @@ class NodeActor(EvolvingNode, DispatchQueue, OffThreadCalls, VsmActor):
                 (self.execute if self.is_leaf else self.route)(payload, env, events)
             elif isinstance(payload, Directive):
                 self.on_directive(payload, env, events)
-            elif self.on_evolution_payload(env):
+            elif self.on_evolution_payload(env) or self.on_control_payload(env):
                 self.record(events)
             else:
                 events.append(self.events.other("payload_ignored", {"payload_type": env.payload_type,

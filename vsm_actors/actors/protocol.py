@@ -90,6 +90,7 @@ class NodeSetup:
     organization_pid: int | None = None  # the supervisor's process: does the node share it?
     evolution: object = None  # core.evolution.restore.StoredEvolution for an evolving metasystem
     id_owner: str | None = None  # deterministic id prefix when not the node id (a trial's candidate actor)
+    pauses: tuple = ()  # metasystem: its algedonic pause/resume events, oldest first (restored at boot)
 
 
 @frozen
@@ -235,14 +236,35 @@ class ApplyPatches:
 
 @frozen(kw_only=True)
 class LedgerLoadEvolution:
-    """Supervisor -> ledger at boot: what each evolving metasystem needs to carry on."""
+    """Supervisor -> ledger at boot: what each evolving metasystem needs to carry on, and each
+    metasystem's algedonic pause and resume events."""
 
     controllers: tuple[str, ...]
+    metasystems: tuple[str, ...] = ()
+
+
+@frozen(kw_only=True)
+class SignalNode:
+    """Client -> supervisor -> the metasystem over `node_id` (the root for itself): an algedonic
+    signal, answered by SignalApplied."""
+
+    node_id: str
+    signal: object          # core.model.payloads.AlgedonicSignal
+    reply_to: object = None
+
+
+@frozen(kw_only=True)
+class SignalApplied:
+    node_id: str
+    actions: tuple[str, ...] = ()
+    paused: tuple[str, ...] = ()   # targets paused at that node now
+    error: str | None = None
 
 
 @frozen(kw_only=True)
 class EvolutionLoaded:
     restored: dict = field(factory=dict)   # controller id -> core.evolution.restore.StoredEvolution
+    pauses: dict = field(factory=dict)     # metasystem id -> its pause/resume events, oldest first
     error: str | None = None
 
 

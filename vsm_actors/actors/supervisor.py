@@ -28,7 +28,7 @@ from .protocol import (
     ApplyPatches, Boot, Booted, ChildRestarted, EvolutionLoaded, GenomeAck, GenomeChanged, LedgerLoadChampion,
     LedgerLoadEvolution, LedgerOpen, LedgerReady,
     EventsFlushed, FlushEvents, LedgerClose, LedgerClosed, LedgerWrite, NodeReady, NodeSetup, PatchesApplied,
-    RootMoved, StatusReply, StatusRequest, Stop, Stopped, SubmitDirective,
+    RootMoved, SignalApplied, SignalNode, StatusReply, StatusRequest, Stop, Stopped, SubmitDirective,
 )
 from .runtime import Services
 from .evolution_shell import evolving_controllers
@@ -87,9 +87,10 @@ class OrganizationActor(TrialSupervision, VsmActor):
                 return self.tell(self.client, Booted(genome_id=self.genome.id, node_count=0, restored=self.restored,
                                                      error="invalid genome: " + "; ".join(map(str, issues))))
             controllers = evolving_controllers(self.genome) if self.config.evolution else ()
-            if controllers:
+            metasystems = tuple(n for n, node in self.genome.nodes.items() if node.is_metasystem)
+            if controllers or (self.restored and metasystems):
                 self.phase = "restoring"
-                return self.tell(self.ledger, LedgerLoadEvolution(controllers=controllers))
+                return self.tell(self.ledger, LedgerLoadEvolution(controllers=controllers, metasystems=metasystems))
             self.start_nodes({})
 
     def receiveMsg_EvolutionLoaded(self, msg: EvolutionLoaded, sender) -> None:
@@ -100,11 +101,11 @@ class OrganizationActor(TrialSupervision, VsmActor):
             self.phase = "failed"
             return self.tell(self.client, Booted(genome_id=self.genome.id, node_count=0, restored=self.restored,
                                                  error=msg.error))
-        self.start_nodes(msg.restored)
+        self.start_nodes(msg.restored, msg.pauses)
 
-    def start_nodes(self, restored: dict) -> None:
+    def start_nodes(self, restored: dict, pauses: dict | None = None) -> None:
         self.phase = "starting"
-        self.restored_evolution = restored
+        self.restored_evolution, self.restored_pauses = restored, pauses or {}
         self.directory = {node_id: self.createActor(NodeActor) for node_id in self.genome.nodes}
         for node_id in self.genome.nodes:
             self.setup(node_id, restored.get(node_id))
@@ -114,7 +115,8 @@ class OrganizationActor(TrialSupervision, VsmActor):
             self.genome.node(node_id).name) or self.config.provider
         self.tell(self.directory[node_id], NodeSetup(
             node_id=node_id, genome=self.genome, directory=self.directory, ledger=self.ledger, supervisor=self.myAddress,
-            provider=spec, config=self.config, organization_pid=os.getpid(), evolution=evolution))
+            provider=spec, config=self.config, organization_pid=os.getpid(), evolution=evolution,
+            pauses=getattr(self, "restored_pauses", {}).get(node_id, ())))
 
     def receiveMsg_NodeReady(self, msg: NodeReady, sender) -> None:
         if msg.node_id not in self.genome.nodes:
@@ -271,6 +273,18 @@ class OrganizationActor(TrialSupervision, VsmActor):
             self.tell(self.client, RootMoved(root=self.directory[node_id]))
         self.tell(self.ledger, LedgerWrite(events=(self.event("node_restarted", {
             "node_id": node_id, "reason": reason, "old_pid": old_pid, "restart_count": self.restarts[node_id]}),)))
+
+    def receiveMsg_SignalNode(self, msg: SignalNode, sender) -> None:
+        """A person's algedonic signal about `node_id`: to the metasystem above it (the root's own)."""
+        reply_to = msg.reply_to or sender
+        try:
+            node = self.genome.resolve(msg.node_id)
+        except Exception:  # noqa: BLE001 - an unknown name is the caller's error
+            return self.tell(reply_to, SignalApplied(node_id=msg.node_id, error=f"no node {msg.node_id!r} in genome "
+                                                                                 f"{self.genome.id}"))
+        controller = node.parent_id or node.id
+        signal = evolve(msg.signal, target_node_id=node.id)
+        self.tell(self.directory[controller], SignalNode(node_id=controller, signal=signal, reply_to=reply_to))
 
     def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender) -> None:
         self.stopping = True

@@ -11,6 +11,7 @@ from .base import Ledger
 from .query import EventQuery
 
 PRESSURE_KINDS = tuple(Other(name) for name in sorted(PRESSURE_EVENTS))
+PAUSE_KINDS = (Other("algedonic_subtree_paused"), Other("algedonic_subtree_resumed"))
 
 
 def load_evolution(ledger: Ledger, controller_id: str) -> StoredEvolution:
@@ -34,3 +35,13 @@ def load_evolution(ledger: Ledger, controller_id: str) -> StoredEvolution:
         observed=tuple(ledger.subtree_task_traces(controller_id, TraceWindow(limit=WINDOW))),
         environment=tuple(ledger.events(EventQuery(node_id=controller_id, kinds=PRESSURE_KINDS, limit=PRESSURE_WINDOW))),
     )
+
+
+def load_pauses(ledger: Ledger, metasystems) -> dict:
+    """Each metasystem's latest algedonic pause and resume events, oldest first (its pause state)."""
+    out = {}
+    for node_id in metasystems:
+        events = tuple(ledger.events(EventQuery(node_id=node_id, kinds=PAUSE_KINDS, limit=500)))
+        if events:
+            out[node_id] = events
+    return out

@@ -52,6 +52,11 @@ class PauseState:
     def resumed(self, target: str, at: datetime) -> PauseState:
         return evolve(self, resumes={**self.resumes, target: at})
 
+    def active_targets(self) -> tuple[str, ...]:
+        """Targets paused now (not resumed since)."""
+        return tuple(sorted(t for t, p in self.pauses.items()
+                            if (r := self.resumes.get(t)) is None or r < p.at))
+
     def pause_for(self, genome: OrganizationalGenome, node_id: str) -> Pause | None:
         """The pause covering `node_id` (a pause of it or of an ancestor, later than its resume)."""
         found = None
