@@ -1,7 +1,16 @@
-"""`vsm ledger events|traces|trials|genomes|tree|export`: read what an organization recorded.
+"""`vsm ledger events|trials|genomes|export`: read what an organization recorded. `traces` and
+`tree` live in `ledger_tree.py`, `stats`, `timeline` and `tail` in `ledger_views.py`, all on
+the `ledger` group defined here.
 
 Every subcommand takes `--ledger PATH|URL` (default: $VSM_LEDGER, else ./vsm-ledger.sqlite). The
 commands only read: a SQLite file that does not exist is bad input (exit 2), never created.
+
+Text views print short ids (`views/short_ids.py`), and every id a text view prints works as a
+filter: `--directive`, `--task`, `--node`, `--event`, `--trace`, `--trial`, `--genome` take a
+full id or any part of one that names exactly one (`ledger_ids.py`); an ambiguous value or one
+naming nothing is bad input (exit 2); filters that match no events say so on stderr (exit 0).
+An unknown `--kind` is bad input listing the valid kinds. Costs come from the genome's price
+table (`views/costs.py`).
 
 Event objects (`events -o jsonl`, `export`) carry `id`, `kind`, `kind_storage_key`, `created_at`,
 `node_id`, `task_id`, `directive_id`, `genome_id`, `correlation_id`, `suggestion_id`, `payload`
@@ -22,15 +31,14 @@ from typing import Any, TextIO
 import click
 
 from .. import codec
-from ..core.model.events import LedgerEvent, LedgerEventKind, TraceWindow, kind_from_storage_key
+from ..core.model.events import LedgerEvent
 from ..core.model.records import role_storage_key
-from ..core.model.trace import TaskTrace
-from ..core.model.variants import Other
 from ..ledger import DEFAULT_LEDGER, MEMORY_URL, EventQuery, Ledger, LedgerError, open_ledger
 from ..ledger._database import parse_target
-from ..ledger.lineage import LINEAGE_KINDS, TASK_OUTCOME_KINDS, lineage_task_ids
-from ..ledger.lineage_tree import DirectiveTree, build_directive_tree, render_tree
-from ..ledger.query import kind_key
+from ..views.costs import Pricing, price_problems
+from ..views.event_lines import EventColumns, event_line
+from ..views.event_lines import kind_name as _kind_name
+from . import ledger_ids as ids
 from .common import BadInput, emit_json, output_option
 
 PAGE_SIZE = 500
@@ -73,8 +81,7 @@ def read_ledger(url: str | None) -> Iterator[Ledger]:
 
 # -- event objects -----------------------------------------------------------------------------
 
-def kind_name(event: LedgerEvent) -> str:
-    return event.kind.value if isinstance(event.kind, Other) else event.storage_key
+kind_name = _kind_name
 
 
 def event_data(event: LedgerEvent) -> dict[str, Any]:
@@ -113,50 +120,104 @@ def _line(data: Any, out: TextIO | None = None) -> None:
     (out or sys.stdout).write(json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n")
 
 
-def _short(value: str | None, width: int = 8) -> str:
-    return "-" if not value else value[:width]
+def pricing_for(ledger: Ledger, *, warn: bool = True) -> Pricing:
+    """Prices by the genome each trace ran under, else the newest champion's."""
+    champions = [ledger.get_genome_snapshot(g) for g in set(ledger.champion_genome_ids().values())]
+    newest = max((c for c in champions if c is not None), key=lambda c: c.saved_at, default=None)
+    fallback = newest.genome if newest is not None else None
+    if warn and fallback is not None:
+        for problem in price_problems(fallback):
+            click.echo(f"warning: genome {fallback.id}: {problem}", err=True)
 
-
-def _parse_kind(text: str) -> LedgerEventKind | Other:
-    """A kind as snake_case (`task_routed`), PascalCase (`TaskRouted`) or `other:<name>`. A bare
-    unknown name means the open-ended kind of that name."""
-    return kind_from_storage_key(kind_key(text))
+    def lookup(genome_id: str):
+        snapshot = ledger.get_genome_snapshot(genome_id)
+        return None if snapshot is None else snapshot.genome
+    return Pricing(lookup, fallback)
 
 
 @click.group("ledger")
 def ledger_group() -> None:
-    """Read the ledger: events, traces, trials, genome snapshots, directive trees, exports."""
+    """Read the ledger: events, traces, trials, genome snapshots, directive trees, stats,
+    timelines, exports; follow it with tail.
+
+    Text views print short ids; each one works as a filter (--directive, --task, --node, ...),
+    as does any unique part of an id. Costs use the genome's metadata price_per_1k_tokens.<model>."""
+
+
+def filter_options(fn):
+    """--node, --task, --directive, --correlation, --genome: events linked to one of each."""
+    for name, what in (("genome", "genome"), ("correlation", "correlation id"), ("directive", "directive"),
+                       ("task", "task"), ("node", "node")):
+        fn = click.option(f"--{name}", f"{name}_id", metavar="ID",
+                          help=f"Only events linked to this {what}: its id or any unique part of it "
+                               "(the short id a text view prints).")(fn)
+    return click.option("--kind", "kinds", multiple=True, metavar="KIND",
+                        help="Only this kind (repeatable): task_routed, TaskRouted or a recorded open kind's "
+                             "name; an unknown kind lists the valid ones.")(fn)
+
+
+def event_query(ledger: Ledger, location: str, kinds: tuple[str, ...], **given: str | None) -> EventQuery:
+    """The query the filter options ask for, each value resolved to the one full id it names."""
+    resolved = {f"{what}_id": ids.resolve(ledger, what, given.get(f"{what}_id"), location)
+                for what in ("node", "task", "directive", "correlation", "genome")}
+    return EventQuery(kinds=ids.parse_kinds(ledger, kinds), **resolved)
+
+
+def event_columns(ledger: Ledger | None, shown: dict[str, list[str | None]]) -> EventColumns:
+    """Short-id windows for the event, task and directive ids shown (`shown[what]`)."""
+    return EventColumns(**{what: ids.short_ids(ledger, what, shown[what]) for what in ("event", "task", "directive")})
 
 
 @ledger_group.command("events")
 @ledger_option
-@click.option("--kind", "kinds", multiple=True, metavar="KIND",
-              help="Only this kind (repeatable): task_routed, TaskRouted or an open kind's name.")
-@click.option("--node", "node_id", metavar="ID", help="Only events linked to this node.")
-@click.option("--task", "task_id", metavar="ID", help="Only events linked to this task.")
-@click.option("--directive", "directive_id", metavar="ID", help="Only events linked to this directive.")
-@click.option("--correlation", "correlation_id", metavar="ID", help="Only events with this correlation id.")
+@filter_options
+@click.option("--event", "event_id", metavar="ID",
+              help="Only this event (its id or a unique part of it among the events the other filters select).")
 @click.option("--limit", type=click.IntRange(min=0), default=0, show_default=True,
               help="Keep the newest N matching events (0: all).")
 @output_option
-def events_cmd(ledger_url: str | None, kinds: tuple[str, ...], node_id: str | None, task_id: str | None,
-               directive_id: str | None, correlation_id: str | None, limit: int, output: str) -> None:
-    """Events, oldest first: one aligned line each, or one JSON object each with -o jsonl."""
-    query = EventQuery(kinds=tuple(_parse_kind(k) for k in kinds), node_id=node_id, task_id=task_id,
-                       directive_id=directive_id, correlation_id=correlation_id)
+def events_cmd(ledger_url: str | None, kinds: tuple[str, ...], event_id: str | None, limit: int, output: str,
+               **given: str | None) -> None:
+    """Events, oldest first: one aligned line each (time, kind, node, task, directive, event,
+    status, outcome), or one JSON object each with -o jsonl."""
+    location = ledger_location(ledger_url)
     with read_ledger(ledger_url) as ledger:
-        events = (ledger.events(EventQuery(**{**_fields(query), "limit": limit})) if limit
-                  else iter_events(ledger, query))
+        query = event_query(ledger, location, kinds, **given)
+        if event_id is not None:
+            within = [e for e in (ledger.get_event(i) for i in ids.candidates(ledger, "event", event_id))
+                      if e is not None and query.matches(e)]
+            found = ids.resolve(ledger, "event", event_id, location, within=[e.id for e in within])
+            events: Any = [e for e in within if e.id == found]
+        elif limit:
+            events = ledger.events(EventQuery(**{**_fields(query), "limit": limit}))
+        else:
+            events = iter_events(ledger, query)
+        count = 0
         if output == "json":
-            emit_json([event_data(e) for e in events])
+            rows = [event_data(e) for e in events]
+            count = len(rows)
+            emit_json(rows)
         elif output == "jsonl":
             for event in events:
                 _line(event_data(event))
+                count += 1
         else:
-            for event in events:
-                click.echo(f"{codec.format_timestamp(event.created_at):<27}  {kind_name(event):<26}  "
-                           f"{event.node_id or '-':<22}  task {_short(event.task_id)}  "
-                           f"directive {_short(event.directive_id)}  {event.id}")
+            # short ids need every id shown first: a first pass reads only the ids, the second
+            # prints, up to the last event the first saw (a live ledger grows meanwhile)
+            seen: dict[str, list[str | None]] = {"event": [], "task": [], "directive": []}
+            for event in events if isinstance(events, list) else iter_events(ledger, query):
+                seen["event"].append(event.id)
+                seen["task"].append(event.task_id)
+                seen["directive"].append(event.directive_id)
+            columns, pricing = event_columns(ledger, seen), pricing_for(ledger)
+            last = seen["event"][-1] if seen["event"] else None
+            for event in events if isinstance(events, list) else iter_events(ledger, query):
+                click.echo(event_line(event, columns, pricing))
+                count += 1
+                if event.id == last:
+                    break
+    if not count:
+        click.echo("no events match", err=True)
 
 
 def _fields(query: EventQuery) -> dict[str, Any]:
@@ -164,72 +225,57 @@ def _fields(query: EventQuery) -> dict[str, Any]:
         "kinds", "node_id", "task_id", "directive_id", "correlation_id", "genome_id", "suggestion_id", "since")}
 
 
-# -- traces ------------------------------------------------------------------------------------
-
-def trace_data(trace: TaskTrace) -> dict[str, Any]:
-    data = codec.to_wire(trace)
-    data["tokens"] = trace.token_total()
-    data["total_score"] = trace.total_score()
-    data["status"] = trace.metadata.get("status")
-    return data
-
-
-@ledger_group.command("traces")
-@ledger_option
-@click.option("--node", "node_id", metavar="ID",
-              help="Only traces of this node's subtree (assigned to it or with it as a responsible ancestor).")
-@click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True,
-              help="Keep the newest N traces (0: all).")
-@output_option
-def traces_cmd(ledger_url: str | None, node_id: str | None, limit: int, output: str) -> None:
-    """Task traces, oldest first, with tokens, latency and outcome."""
-    window = TraceWindow(limit=limit or None)
-    with read_ledger(ledger_url) as ledger:
-        traces = (ledger.subtree_task_traces(node_id, window) if node_id
-                  else ledger.recent_task_traces(window))
-    if output != "text":
-        emit_json([trace_data(t) for t in traces], lines=output == "jsonl")
-        return
-    for t in traces:
-        click.echo(f"{codec.format_timestamp(t.started_at):<27}  {t.assigned_node_id:<22}  "
-                   f"task {_short(t.task_id)}  tokens {t.input_tokens}+{t.output_tokens}={t.token_total():<7}  "
-                   f"{t.latency_ms:>6} ms  {t.metadata.get('status', '-'):<10}  score {t.total_score():+.3f}  {t.id}")
-
-
 # -- trials ------------------------------------------------------------------------------------
 
 @ledger_group.command("trials")
 @ledger_option
 @click.option("--controller", "controller", metavar="ID", help="Only this controller's trials.")
+@click.option("--trial", "trial_id", metavar="ID", help="Only this trial (any unique part of its id).")
 @click.option("--limit", type=click.IntRange(min=0), default=0, show_default=True,
               help="Keep the N most recently updated trials (0: all).")
 @output_option
-def trials_cmd(ledger_url: str | None, controller: str | None, limit: int, output: str) -> None:
+def trials_cmd(ledger_url: str | None, controller: str | None, trial_id: str | None, limit: int,
+               output: str) -> None:
     """Trial records, most recently updated first."""
+    location = ledger_location(ledger_url)
     with read_ledger(ledger_url) as ledger:
-        records = ledger.trial_records(controller, limit or None)
+        controllers = list(dict.fromkeys(r.controller_node_id for r in ledger.trial_records()))
+        if controllers:
+            controller = ids.resolve(ledger, "node", controller, location, within=controllers)
+        trial_id = ids.resolve(ledger, "trial", trial_id, location)
+        records = ledger.trial_records(controller, None if trial_id else limit or None)
+        if trial_id is not None:
+            records = [r for r in records if r.trial_id == trial_id]
+        if output == "text":
+            trials = ids.short_ids(ledger, "trial", (r.trial_id for r in records))
+            genomes = ids.short_ids(ledger, "genome", (g for r in records for g in (r.base_genome_id,
+                                                                                   r.candidate_genome_id)))
     if output != "text":
         emit_json([codec.to_wire(r) for r in records], lines=output == "jsonl")
         return
     if not records:
-        click.echo("no trials", err=True)
+        click.echo("no trials" if trial_id is None and controller is None else "no trials match", err=True)
     for r in records:
         click.echo(f"{codec.format_timestamp(r.updated_at):<27}  {r.controller_node_id:<18}  "
-                   f"{r.status.storage_key:<9}  {r.base_genome_id} -> {r.candidate_genome_id}  "
-                   f"tasks {r.routed_tasks}  tokens {r.consumed_tokens}  score {r.total_score:+.3f}  {r.trial_id}")
+                   f"{r.status.storage_key:<9}  {genomes(r.base_genome_id)} -> {genomes(r.candidate_genome_id)}  "
+                   f"tasks {r.routed_tasks}  tokens {r.consumed_tokens}  score {r.total_score:+.3f}  "
+                   f"trial {trials(r.trial_id)}")
 
 
 # -- genomes -----------------------------------------------------------------------------------
 
 @ledger_group.command("genomes")
 @ledger_option
+@click.option("--genome", "genome_id", metavar="ID", help="Only this snapshot (any unique part of its id).")
 @click.option("--full", is_flag=True, help="Include each snapshot's whole genome (json/jsonl).")
 @output_option
-def genomes_cmd(ledger_url: str | None, full: bool, output: str) -> None:
+def genomes_cmd(ledger_url: str | None, genome_id: str | None, full: bool, output: str) -> None:
     """Genome snapshots (newest first) and every controller's champion pointer."""
     with read_ledger(ledger_url) as ledger:
-        snapshots = ledger.genome_snapshots()
+        genome_id = ids.resolve(ledger, "genome", genome_id, ledger_location(ledger_url))
+        snapshots = [s for s in ledger.genome_snapshots() if genome_id is None or s.genome_id == genome_id]
         champions = ledger.champion_genome_ids()
+        short = ids.short_ids(ledger, "genome", [*champions.values(), *(s.genome_id for s in snapshots)])
     champion_of: dict[str, list[str]] = {}
     for controller, genome_id in sorted(champions.items()):
         champion_of.setdefault(genome_id, []).append(controller)
@@ -254,66 +300,13 @@ def genomes_cmd(ledger_url: str | None, full: bool, output: str) -> None:
     else:
         click.echo("champions:" if champions else "champions: none")
         for controller, genome_id in sorted(champions.items()):
-            click.echo(f"  {controller:<22}  {genome_id}{'  (no snapshot)' if controller in dangling else ''}")
+            click.echo(f"  {controller:<22}  {short(genome_id)}{'  (no snapshot)' if controller in dangling else ''}")
         click.echo("snapshots:" if rows else "snapshots: none")
+        width = max((len(short(r["genome_id"])) for r in rows), default=0)
         for r in rows:
             champ = f"  champion of {', '.join(r['champion_of'])}" if r["champion_of"] else ""
-            click.echo(f"  {r['saved_at']:<27}  {r['role']:<10}  {r['genome_id']:<36}  {r['nodes']} nodes{champ}")
-
-
-# -- tree --------------------------------------------------------------------------------------
-
-def directive_events(ledger: Ledger, directive_id: str) -> list[LedgerEvent]:
-    """The directive's own lineage events plus the results and traces of its tasks, which the
-    ledger links to the task only (as `Ledger.directive_lineage` gathers them)."""
-    linked = ledger.events(EventQuery(directive_id=directive_id, kinds=LINEAGE_KINDS))
-    by_id = {e.id: e for e in linked}
-    for task_id in lineage_task_ids(linked):
-        for event in ledger.events(EventQuery(task_id=task_id, kinds=TASK_OUTCOME_KINDS)):
-            by_id.setdefault(event.id, event)
-    return sorted(by_id.values(), key=lambda e: e.created_at)
-
-
-def directive_tree(ledger: Ledger, directive_id: str) -> DirectiveTree:
-    events = directive_events(ledger, directive_id)
-    traces = []
-    for event in events:
-        trace_id = event.metadata.get("trace_id") if event.kind is LedgerEventKind.TraceWritten else None
-        stored = ledger.get_trace(trace_id) if trace_id else None
-        if stored is not None:
-            traces.append(stored)  # the stored trace wins over the event's copy (traces are upserts)
-    return build_directive_tree(directive_id, events, traces)
-
-
-@ledger_group.command("tree")
-@ledger_option
-@click.option("--directive", "directive_id", metavar="ID", help="Only this directive.")
-@click.option("--limit", type=click.IntRange(min=0), default=10, show_default=True,
-              help="The newest N directives (0: all), printed oldest first.")
-@output_option
-def tree_cmd(ledger_url: str | None, directive_id: str | None, limit: int, output: str) -> None:
-    """Each directive's path through the organization, with tokens and latency rolled up per node
-    (a node's figures include its subtree) and each task's status."""
-    with read_ledger(ledger_url) as ledger:
-        if directive_id is not None:
-            ids = [directive_id]
-            if not ledger.events(EventQuery(directive_id=directive_id, limit=1)):
-                raise BadInput(f"{ledger_location(ledger_url)}: no events for directive {directive_id}")
-        else:
-            accepted = ledger.events(EventQuery(kinds=(LedgerEventKind.DirectiveAccepted,), limit=limit))
-            ids = list(dict.fromkeys(e.directive_id for e in accepted if e.directive_id))
-        trees = [directive_tree(ledger, d) for d in ids]
-    if output == "json":
-        emit_json([t.as_data() for t in trees])
-    elif output == "jsonl":
-        emit_json([t.as_data() for t in trees], lines=True)
-    else:
-        for i, tree in enumerate(trees):
-            if i:
-                click.echo("")
-            click.echo("\n".join(render_tree(tree)))
-        if not trees:
-            click.echo("no directives", err=True)
+            click.echo(f"  {r['saved_at']:<27}  {r['role']:<10}  {short(r['genome_id']):<{width}}  "
+                       f"{r['nodes']} nodes{champ}")
 
 
 # -- export ------------------------------------------------------------------------------------
