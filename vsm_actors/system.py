@@ -34,6 +34,10 @@ class OrganizationError(RuntimeError):
     pass
 
 
+class GenomeChanged(OrganizationError):
+    """The genome file is not the version the ledger's champion grew from (`if_changed="stop"`)."""
+
+
 def check_storable(directive: Directive, limits: RuntimeConfig | None = None) -> None:
     """ValueError, naming the field, for a directive the ledger cannot or should not store: text
     that is not UTF-8, or more than the configured sizes."""
@@ -95,20 +99,24 @@ class Organization:
     @classmethod
     def start(cls, genome: OrganizationalGenome, config: RuntimeConfig | None = None, *, base: str = "simple",
               admin_port: int | None = None, restore: bool = True, timeout: float = 30.0,
-              global_name: str | None = None) -> Organization:
+              global_name: str | None = None, if_changed: str = "resume") -> Organization:
+        """Boot `genome`. With `restore`, the ledger's champion for it wins when the file is the version
+        that champion grew from; when the file changed, `if_changed` says what to do: `resume` (keep
+        the champion), `fresh` (start the file as a new lineage) or `stop` (GenomeChanged)."""
         config = config or RuntimeConfig()
         if base != "simple" and admin_port is None:
             bind_forks_to_owner()  # kill -9 of this process takes the organization's processes with it
         asys = start_system(base, admin_port)
         try:
             supervisor = asys.createActor(OrganizationActor, globalName=global_name)
-            booted = asys.ask(supervisor, Boot(genome=genome, config=config, restore=restore), timeout)
+            booted = asys.ask(supervisor, Boot(genome=genome, config=config, restore=restore, if_changed=if_changed),
+                              timeout)
             if isinstance(booted, LedgerReady) and booted.error:
                 raise OrganizationError(booted.error)
             if not isinstance(booted, Booted):
                 raise OrganizationError(f"organization did not boot within {timeout}s (got {booted!r})")
             if booted.error:
-                raise OrganizationError(booted.error)
+                raise (GenomeChanged if booted.changed else OrganizationError)(booted.error)
         except BaseException:
             _stop(asys, supervisor, timeout)
             asys.shutdown()

@@ -75,7 +75,13 @@ class LedgerActor(VsmActor):
 
     def receiveMsg_LedgerLoadChampion(self, msg: LedgerLoadChampion, sender) -> None:
         try:
-            self.send(sender, LedgerReady(url="", champion=self.ledger.get_champion_genome(msg.key)))
+            champion = self.ledger.get_champion_genome(msg.key)
+            origin = champion.lineage.parent_genome_ids[0] if champion and champion.lineage.parent_genome_ids \
+                else (champion.id if champion else None)
+            base = self.ledger.get_genome_snapshot(origin) if origin else None
+            stored = self.ledger.get_genome_snapshot(msg.file_id) if msg.file_id else None
+            self.send(sender, LedgerReady(url="", champion=champion, base=base.genome if base else None,
+                                          stored_file=stored.genome if stored else None))
         except Exception as exc:  # noqa: BLE001
             self.send(sender, LedgerReady(url="", error=f"cannot read champion genome: {exc}"))
 

@@ -70,7 +70,8 @@ class NodeActor(EvolvingNode, AlgedonicNode, DispatchQueue, OffThreadCalls, VsmA
         self.node_id, self.genome, self.directory = msg.node_id, msg.genome, msg.directory
         self.ledger, self.supervisor, self.provider_spec, self.config = msg.ledger, msg.supervisor, msg.provider, msg.config
         self.services = Services(msg.id_owner or msg.node_id, msg.config.deterministic_ids)
-        self.events = EventFactory(msg.node_id, self.services.new_id, self.services.now, self.services.to_json)
+        self.events = EventFactory(msg.node_id, self.services.new_id, self.services.now, self.services.to_json,
+                                   genome_id=msg.genome.id)
         self.mapper = DirectiveTaskMapper()
         own_process = msg.organization_pid is not None and msg.organization_pid != os.getpid()
         self.defer_after = timedelta(milliseconds=msg.config.node_defer_ms) \
@@ -87,6 +88,7 @@ class NodeActor(EvolvingNode, AlgedonicNode, DispatchQueue, OffThreadCalls, VsmA
         if self.node_id in msg.genome.nodes:
             was_evolving = self.evo is not None
             self.genome, self.directory = msg.genome, msg.directory
+            self.events.genome_id = msg.genome.id
             if was_evolving:
                 self.champion_moved(msg.genome)
             else:

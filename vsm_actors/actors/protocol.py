@@ -60,6 +60,8 @@ class Boot:
     genome: OrganizationalGenome
     config: RuntimeConfig
     restore: bool = True  # prefer the ledger's champion genome over `genome`
+    # when the file differs from the version the ledger's champion grew from: stop | resume | fresh
+    if_changed: str = "resume"
 
 
 @frozen(kw_only=True)
@@ -69,6 +71,7 @@ class Booted:
     restored: bool
     error: str | None = None
     root: object = None  # the root node's actor: the booting client submits directives to it directly
+    changed: bool = False  # refused: the file is not the version the ledger's champion grew from
 
 
 @frozen(kw_only=True)
@@ -218,11 +221,14 @@ class LedgerReady:
     url: str
     error: str | None = None
     champion: OrganizationalGenome | None = None
+    base: OrganizationalGenome | None = None         # the genome the champion's lineage began with
+    stored_file: OrganizationalGenome | None = None  # the stored genome under the file's own id
 
 
 @frozen(kw_only=True)
 class LedgerLoadChampion:
     key: str
+    file_id: str | None = None
 
 
 @frozen(kw_only=True)

@@ -32,6 +32,7 @@ from .protocol import (
 )
 from .runtime import Services
 from .evolution_shell import evolving_controllers
+from ..core.evolution.restore import choose_boot
 from .supervisor_trials import TrialSupervision
 
 log = logging.getLogger("vsm.supervisor")
@@ -58,6 +59,7 @@ class OrganizationActor(TrialSupervision, VsmActor):
         if self.phase != "idle":
             return self.tell(sender, Booted(genome_id="", node_count=0, restored=False, error="already booted"))
         self.client, self.config, self.genome, self.restore = sender, msg.config, msg.genome, msg.restore
+        self.if_changed = msg.if_changed
         self.services = Services("supervisor", msg.config.deterministic_ids)
         # one pointer per organization: the genome file's id names it, whatever ids later champions get
         self.champion_key = msg.genome.id
@@ -77,10 +79,15 @@ class OrganizationActor(TrialSupervision, VsmActor):
             return
         if self.phase == "opening":
             self.phase = "loading"
-            return self.tell(self.ledger, LedgerLoadChampion(key=self.champion_key))
+            return self.tell(self.ledger, LedgerLoadChampion(key=self.champion_key, file_id=self.genome.id))
         if self.phase == "loading":
-            if self.restore and msg.champion is not None:
-                self.genome, self.restored = msg.champion, True
+            choice = choose_boot(self.genome, msg.champion, msg.base, msg.stored_file, restore=self.restore,
+                                 if_changed=self.if_changed, to_json=codec.to_wire)
+            if choice.error:
+                self.phase = "failed"
+                return self.tell(self.client, Booted(genome_id=self.genome.id, node_count=0, restored=False,
+                                                     error=choice.error, changed=True))
+            self.genome, self.restored = choice.genome, choice.restored
             issues = validate_genome(self.genome)
             if issues:
                 self.phase = "failed"

@@ -25,7 +25,7 @@ from ..ledger import describe_ledger
 from ..system import SUPERVISOR_NAME, Organization, OrganizationError, check_storable
 from .common import BadInput, build_directives, directive_options, emit_json, option_metadata, output_option
 from .genome import read_genome
-from .run import DEFAULT_LEDGER, build_provider, ledger_option, print_results, provider_options
+from .run import DEFAULT_LEDGER, boot_mode, build_provider, ledger_option, print_results, provider_options
 
 state_option = click.option("--state-dir", default=lambda: os.environ.get("VSM_STATE_DIR", ".vsm"),
                             show_default=".vsm", help="Where the running organization's state file lives.")
@@ -80,8 +80,10 @@ def attach(state_dir: str, timeout: float = 60.0) -> Organization:
 @ledger_option
 @provider_options
 @state_option
-@click.option("--fresh", is_flag=True, help="Ignore the champion genome stored in the ledger.")
-def up_cmd(genome_file, ledger, provider, script, provider_options, state_dir, fresh) -> None:
+@click.option("--fresh", is_flag=True, help="Start GENOME_FILE as it is, ignoring the ledger's champion (a file that "
+              "changed starts a new lineage).")
+@click.option("--resume", is_flag=True, help="Keep the ledger's evolved champion even if GENOME_FILE changed since.")
+def up_cmd(genome_file, ledger, provider, script, provider_options, state_dir, fresh, resume) -> None:
     """Start GENOME_FILE as a long-running multiprocess organization (restores the ledger's champion)."""
     read_genome(genome_file)  # bad input is reported here, before anything starts
     os.makedirs(state_dir, mode=0o700, exist_ok=True)
@@ -92,6 +94,7 @@ def up_cmd(genome_file, ledger, provider, script, provider_options, state_dir, f
     # the ledger URL and provider options may hold secrets: they go to the server on its stdin,
     # never on a command line (every actor process is a fork of it and shows its argv to anyone)
     argv = [sys.executable, "-m", "vsm_actors", "_serve", genome_file, "--port", str(port), "--state-dir", state_dir]
+    argv += ["--if-changed", boot_mode(fresh, resume)]
     if fresh:
         argv.append("--fresh")
     settings = {"ledger": os.path.abspath(ledger) if "://" not in ledger else ledger, "provider": provider,
@@ -105,6 +108,10 @@ def up_cmd(genome_file, ledger, provider, script, provider_options, state_dir, f
         if proc.poll() is not None:
             break
         time.sleep(0.05)  # waiting for another process to finish booting, not test synchronisation
+    if proc.returncode == 2:  # bad input the server found (e.g. a changed genome file): say it here
+        with open(log_path, encoding="utf-8", errors="replace") as fh:
+            last = [line for line in fh.read().splitlines() if line.strip()][-1:]
+        raise BadInput(last[0].removeprefix("Error: ") if last else f"bad input; see {log_path}")
     if proc.returncode != 0:
         raise click.ClickException(f"organization did not start; see {log_path}")
     state = read_state(state_dir)
@@ -118,7 +125,8 @@ def up_cmd(genome_file, ledger, provider, script, provider_options, state_dir, f
 @click.option("--port", type=int, required=True)
 @state_option
 @click.option("--fresh", is_flag=True)
-def serve_cmd(genome_file, port, state_dir, fresh) -> None:
+@click.option("--if-changed", "if_changed", type=click.Choice(["stop", "resume", "fresh"]), default="stop")
+def serve_cmd(genome_file, port, state_dir, fresh, if_changed) -> None:
     """The organization server `vsm up` starts; its ledger and provider settings arrive on stdin."""
     settings = json.loads(sys.stdin.read() or "{}")
     ledger, provider = settings.get("ledger") or DEFAULT_LEDGER, settings.get("provider") or "echo"
@@ -129,7 +137,9 @@ def serve_cmd(genome_file, port, state_dir, fresh) -> None:
     asys = start_system("multiproc", port, log_path=os.path.join(state_dir, "thespian.log"), key=key)
     try:
         supervisor = asys.createActor(OrganizationActor, globalName=SUPERVISOR_NAME)
-        booted = asys.ask(supervisor, Boot(genome=genome, config=config, restore=not fresh), 60)
+        booted = asys.ask(supervisor, Boot(genome=genome, config=config, restore=not fresh, if_changed=if_changed), 60)
+        if isinstance(booted, Booted) and booted.changed:
+            raise BadInput(booted.error)
         if not isinstance(booted, Booted) or booted.error:
             raise OrganizationError(getattr(booted, "error", None) or f"no boot reply: {booted!r}")
     except BaseException:

@@ -12,7 +12,7 @@ from ..actors.protocol import ProviderSpec, RuntimeConfig
 from ..core.model.task import TaskResult
 from ..files.safe_load import DocumentError, load_document
 from ..ledger import describe_ledger
-from ..system import Organization, OrganizationError, check_storable
+from ..system import GenomeChanged, Organization, OrganizationError, check_storable
 from .common import BadInput, build_directives, directive_options, emit_json, option_metadata, output_option
 from .genome import read_genome
 
@@ -50,6 +50,13 @@ def build_provider(provider: str, script: str | None, options: tuple[str, ...]) 
     if provider == "scripted" and "script" not in opts:
         opts["script"] = {"rules": []}
     return ProviderSpec(name=provider, options=opts)
+
+
+def boot_mode(fresh: bool, resume: bool) -> str:
+    """What to do when the genome file is not the version the ledger's champion grew from."""
+    if fresh and resume:
+        raise BadInput("--fresh and --resume contradict each other; choose one")
+    return "fresh" if fresh else "resume" if resume else "stop"
 
 
 def install_signal_shutdown() -> None:
@@ -96,11 +103,13 @@ def _first_line(r: TaskResult) -> str:
 @provider_options
 @click.option("--base", type=click.Choice(["simple", "multiproc"]), default="simple", show_default=True,
               help="simple: in-process actors; multiproc: one process per actor on 127.0.0.1.")
-@click.option("--fresh", is_flag=True, help="Ignore the champion genome stored in the ledger.")
+@click.option("--fresh", is_flag=True, help="Start GENOME_FILE as it is, ignoring the ledger's champion (a file that "
+              "changed starts a new lineage).")
+@click.option("--resume", is_flag=True, help="Keep the ledger's evolved champion even if GENOME_FILE changed since.")
 @click.option("--timeout", type=float, default=600.0, show_default=True, help="Seconds to wait for all results.")
 @output_option
 def run_cmd(genome_file, directives, directives_file, meta, task_class, risk, capability, ledger, provider, script,
-            provider_options, base, fresh, timeout, output) -> None:
+            provider_options, base, fresh, resume, timeout, output) -> None:
     """Boot the organization in GENOME_FILE, run directives, print results, shut down.
 
     Exit 0 when every directive completed, 1 when any failed, 2 on bad input."""
@@ -114,10 +123,13 @@ def run_cmd(genome_file, directives, directives_file, meta, task_class, risk, ca
             raise BadInput(f"directive {n}: {exc}") from None
     install_signal_shutdown()
     try:
-        with Organization.start(genome, config, base=base, restore=not fresh, timeout=60) as org:
+        with Organization.start(genome, config, base=base, restore=not fresh, timeout=60,
+                                if_changed=boot_mode(fresh, resume)) as org:
             if org.booted.restored:
                 click.echo(f"restored champion genome {org.booted.genome_id} from {describe_ledger(ledger)}", err=True)
             dones = org.run_many(items, timeout)
+    except GenomeChanged as exc:
+        raise BadInput(str(exc)) from None
     except OrganizationError as exc:
         click.echo(f"vsm run: {exc}", err=True)
         sys.exit(1)

@@ -18,14 +18,19 @@ _RELAYED_PREFIXES = ("handoff_", "management_", "coordination_", "command_", "tr
 
 
 class EventFactory:
-    """Builds events for one node; `new_id`, `now` and `to_json` come from the actor shell."""
+    """Builds events for one node; `new_id`, `now` and `to_json` come from the actor shell.
+    `genome_id` (the genome the node runs on, kept current by the shell) is set on every event
+    that does not name another (a trial route names its candidate's)."""
 
     def __init__(self, node_id: str, new_id: Callable[[], str], now: Callable[[], datetime],
-                 to_json: Callable[[object], object]) -> None:
+                 to_json: Callable[[object], object], genome_id: str | None = None) -> None:
         self.node_id, self.new_id, self.now, self.to_json = node_id, new_id, now, to_json
+        self.genome_id = genome_id
 
     def _event(self, kind, payload, **links) -> LedgerEvent:
         links.setdefault("node_id", self.node_id)
+        if links.get("genome_id") is None:
+            links["genome_id"] = self.genome_id
         return LedgerEvent(id=self.new_id(), kind=kind, created_at=self.now(), payload=payload, **links)
 
     def directive_accepted(self, directive: Directive, genome_id: str, env: MessageEnvelope) -> LedgerEvent:

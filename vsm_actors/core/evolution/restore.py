@@ -49,3 +49,50 @@ def restore_state(controller_id: str, champion: OrganizationalGenome, stored: St
         candidates={r.trial_id: stored.candidates[r.trial_id] for r in queued}, completed=stored.completed,
         archive=stored.archive, generation=stored.generation, observed=stored.observed[-WINDOW:],
         environment=tuple(e for e in stored.environment if is_pressure_event(e))[-PRESSURE_WINDOW:])
+
+
+# -- which genome an organization boots on -------------------------------------------------------
+
+@frozen(kw_only=True)
+class BootChoice:
+    genome: OrganizationalGenome
+    restored: bool = False
+    error: str | None = None
+
+
+def canonical(genome: OrganizationalGenome, to_json) -> str:
+    """The genome's content without its id, for "is this the same file?"."""
+    import json
+    data = to_json(genome)
+    data.pop("id", None)
+    return json.dumps(data, sort_keys=True)
+
+
+def fresh_id(genome: OrganizationalGenome, to_json) -> str:
+    import hashlib
+    return f"{genome.id}-{hashlib.sha256(canonical(genome, to_json).encode()).hexdigest()[:8]}"
+
+
+def choose_boot(file: OrganizationalGenome, champion: OrganizationalGenome | None,
+                base: OrganizationalGenome | None, stored_file: OrganizationalGenome | None, *,
+                restore: bool, if_changed: str, to_json) -> BootChoice:
+    """The genome to boot: the ledger's (possibly evolved) champion when the file is still the
+    one it grew from; when the file changed, stop and say so (`stop`), keep the champion
+    (`resume`), or start the file as a new lineage (`fresh`). History is never rewritten: a file
+    whose id names a different stored genome boots under a new id (`<id>-<content hash>`)."""
+    def as_new_lineage() -> OrganizationalGenome:
+        if stored_file is not None and canonical(stored_file, to_json) != canonical(file, to_json):
+            from attrs import evolve
+            return evolve(file, id=fresh_id(file, to_json))
+        return file
+
+    if not restore or champion is None:
+        return BootChoice(genome=as_new_lineage())
+    changed = base is not None and canonical(base, to_json) != canonical(file, to_json)
+    if not changed or if_changed == "resume":
+        return BootChoice(genome=champion, restored=True)
+    if if_changed == "fresh":
+        return BootChoice(genome=as_new_lineage())
+    return BootChoice(genome=file, error=(
+        f"the ledger's champion {champion.id} for genome {file.id!r} grew from a different version of this "
+        "file; pass --resume to keep the evolved champion or --fresh to start this file as a new lineage"))
