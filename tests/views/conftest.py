@@ -1,15 +1,10 @@
 """Ledgers built by real organization runs, on SQLite and on PostgreSQL (127.0.0.1, db `test`),
-for the view tests. PostgreSQL is required: if it cannot be reached the tests fail, they do not
-skip. Each PostgreSQL ledger lives in its own schema, dropped when the session ends."""
+for the view tests (PostgreSQL schemas: tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import peewee as pw
 import pytest
 from attrs import evolve
 from click.testing import CliRunner
@@ -20,8 +15,6 @@ from vsm_actors.files.genome_files import load_genome
 from vsm_actors.system import Organization, make_directive
 
 GENOMES = Path(__file__).resolve().parent.parent.parent / "genomes"
-POSTGRES_URL = os.environ.get("VSM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-SESSION_PREFIX = f"vsm_views_{uuid.uuid4().hex[:8]}"
 
 # price table in the genome's metadata: the coder runs `local-worker`, the others the default model
 PRICES = {"price_per_1k_tokens.local-worker": "0.002",
@@ -60,38 +53,9 @@ def vsm(*args: str, env: dict | None = None):
     return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
 
 
-def _admin() -> pw.PostgresqlDatabase:
-    url = POSTGRES_URL.removeprefix("postgresql://")
-    user, _, rest = url.rpartition("@")
-    hostport, _, dbname = rest.partition("/")
-    host, _, port = hostport.partition(":")
-    return pw.PostgresqlDatabase(dbname, user=user or None, host=host, port=int(port or 5432))
-
-
-def drop_schemas(pattern: str) -> None:
-    db = _admin()
-    with db:
-        names = [r[0] for r in db.execute_sql(
-            "SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", (pattern,)).fetchall()]
-        for name in names:
-            db.execute_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-
-
-@pytest.fixture(scope="session")
-def postgres_prefix() -> Iterator[str]:
-    yield SESSION_PREFIX
-    drop_schemas(SESSION_PREFIX + "%")
-
-
-@pytest.fixture
-def postgres_url(postgres_prefix: str) -> str:
-    """A fresh schema for one test (dropped with the session's)."""
-    return f"{POSTGRES_URL}?schema={postgres_prefix}_{uuid.uuid4().hex[:8]}"
-
-
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def run_ledger(request, tmp_path_factory, postgres_prefix) -> str:
+def run_ledger(request, tmp_path_factory, postgres_prefix, postgres_base_url) -> str:
     """A ledger written by a real run of DIRECTIVES, on each backend."""
     if request.param == "sqlite":
         return build_ledger(str(tmp_path_factory.mktemp("views") / "ledger.sqlite"))
-    return build_ledger(f"{POSTGRES_URL}?schema={postgres_prefix}_run")
+    return build_ledger(f"{postgres_base_url}?schema={postgres_prefix}_run")
