@@ -6,16 +6,13 @@ is interrupted (exit 130) or its --timeout passes (exit 0)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
-import peewee as pw
 import pytest
 
 from vsm_actors.actors.protocol import RuntimeConfig
@@ -23,8 +20,6 @@ from vsm_actors.files.genome_files import load_genome
 from vsm_actors.system import Organization
 
 GENOMES = Path(__file__).resolve().parent.parent / "genomes"
-POSTGRES_URL = os.environ.get("VSM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-SCHEMA_PREFIX = f"vsm_views_e2e_{uuid.uuid4().hex[:8]}"
 ERROR = "tests failed: 3 of 12"
 SCRIPT = {"rules": [{"match": {"task_title": "Break"}, "outcome": "failed", "error": ERROR},
                     {"input_tokens": 1000, "output_tokens": 500, "latency_ms": 250}]}
@@ -35,29 +30,11 @@ def vsm(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 
-def _drop(pattern: str) -> None:
-    url = POSTGRES_URL.removeprefix("postgresql://")
-    user, _, rest = url.rpartition("@")
-    hostport, _, dbname = rest.partition("/")
-    host, _, port = hostport.partition(":")
-    db = pw.PostgresqlDatabase(dbname, user=user or None, host=host, port=int(port or 5432))
-    with db:
-        for (name,) in db.execute_sql("SELECT nspname FROM pg_namespace WHERE nspname LIKE %s",
-                                      (pattern,)).fetchall():
-            db.execute_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _drop_schemas():
-    yield
-    _drop(SCHEMA_PREFIX + "%")
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def ledger_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return str(tmp_path / "ledger.sqlite")
-    return f"{POSTGRES_URL}?schema={SCHEMA_PREFIX}_{uuid.uuid4().hex[:8]}"
+    return request.getfixturevalue("postgres_url")
 
 
 @pytest.fixture
