@@ -45,26 +45,18 @@ with Organization.start(genome, RuntimeConfig(ledger_url=ledger), base=base, if_
 
 
 def one_kill(tmp: Path, base: str, directives: int, rng: random.Random) -> dict:
-    ledger = tmp / "chaos.sqlite"
-    proc = subprocess.Popen([sys.executable, "-c", CLIENT, str(GENOME), str(ledger), base, str(directives)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=tmp)
-    acknowledged: list[str] = []
-    deadline = time.monotonic() + rng.uniform(1.0, 4.0)
-    os.set_blocking(proc.stdout.fileno(), False)
-    while time.monotonic() < deadline and proc.poll() is None:
-        line = proc.stdout.readline()
-        if line:
-            acknowledged.append(line.strip())
-        else:
-            time.sleep(0.005)  # reading another process's output as it comes
+    ledger, acks = tmp / "chaos.sqlite", tmp / "acknowledged.txt"
+    with open(acks, "w") as out:  # a file, not a pipe: the client never waits on us to read it
+        proc = subprocess.Popen([sys.executable, "-c", CLIENT, str(GENOME), str(ledger), base, str(directives)],
+                                stdout=out, stderr=subprocess.DEVNULL, cwd=tmp)
+    time.sleep(rng.uniform(1.0, 4.0))  # the random moment of the kill
     try:
         os.kill(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass  # it finished (or failed) first: counted all the same
     proc.wait()
-    os.set_blocking(proc.stdout.fileno(), True)
-    rest = proc.stdout.read() or ""  # ends when the last of its processes (they watch it) is gone
-    acknowledged += [line.strip() for line in rest.splitlines() if line.strip()]
+    # only whole lines: the kill may cut the last one short
+    acknowledged = [line[:-1] for line in acks.read_text().splitlines(keepends=True) if line.endswith("\n")]
     time.sleep(1.5)  # the owner watch takes its actors down within about a second
     left = 0
     for pid in filter(str.isdigit, os.listdir("/proc")):
