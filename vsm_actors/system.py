@@ -13,10 +13,13 @@ import os
 import time
 from collections.abc import Callable
 
+from attrs import evolve
+
 from .actors.protocol import (
     ApplyPatches, Boot, Booted, DirectiveDone, EvolutionCommand, EvolutionReply, LedgerAnswer, LedgerRead, LedgerReady, PatchesApplied, RootMoved, RuntimeConfig,
     SignalApplied, SignalNode, StatusReply, StatusRequest, Stop, Stopped, SubmitDirective,
 )
+from .actors.protocol import DeliverEnvelope, Delivered
 from ._posix import bind_forks_to_owner, kill_session
 from .actors.runtime import TimeOrderedIds
 from .actors.supervisor import OrganizationActor
@@ -197,6 +200,23 @@ class Organization:
         the metasystem above it; the reply lists the actions taken and what is paused there now."""
         self.asys.tell(self.supervisor, SignalNode(node_id=node, signal=signal))
         (reply,) = self._collect(lambda m: isinstance(m, SignalApplied), 1, timeout or self.timeout)
+        return reply
+
+    def deliver(self, node: str, envelope, *, wait: bool = True, timeout: float | None = None) -> Delivered:
+        """Hand `node` (id or name) an envelope as if it arrived on its channel: a command, a
+        System 2 coordination signal, an operation handoff, a management directive, a task... The
+        reply comes once the node has handled it; with `wait`, and when the node routed work under
+        the envelope's correlation, once that work's result is back too (`Delivered.done`, a
+        DirectiveDone). OrganizationError for a node the genome does not have."""
+        limit = timeout or self.timeout
+        self.asys.tell(self.supervisor, DeliverEnvelope(node_id=node, envelope=envelope, await_results=wait))
+        (reply,) = self._collect(lambda m: isinstance(m, Delivered) and m.envelope_id == envelope.id, 1, limit)
+        if reply.error:
+            raise OrganizationError(reply.error)
+        if wait and reply.awaiting:
+            (done,) = self._collect(lambda m: isinstance(m, DirectiveDone) and m.correlation_id == reply.correlation_id
+                                    and m.directive_id == "", 1, limit)
+            reply = evolve(reply, done=done)
         return reply
 
     def read_ledger(self, method: str, *args, timeout: float | None = None):

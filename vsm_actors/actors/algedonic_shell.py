@@ -44,7 +44,9 @@ class AlgedonicNode:
         if isinstance(env.payload, AlgedonicSignal) and not self.is_leaf:
             self.on_algedonic(env, env.payload)
             return True
-        return False
+        # commands, System 2 signals, handoffs, management directives (coordination_shell)
+        on_coordination = getattr(self, "on_coordination_payload", None)
+        return bool(on_coordination is not None and on_coordination(env))
 
     def receiveMsg_SignalNode(self, msg: SignalNode, sender) -> None:
         env = MessageEnvelope.new(VsmChannelType.Algedonic, msg.signal, id=self.services.new_id(),

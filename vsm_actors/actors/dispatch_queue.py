@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from attrs import evolve
 
+from ..core.control.coordination import annotate_outbound, relayed_metadata
 from ..core.control.routing import RoutingError, choose_child, has_room, result_envelope, routed_task_envelope
 from ..core.model.task import TaskPacket, TaskResult
 
@@ -114,10 +115,12 @@ class DispatchQueue:
                     task_id=task.id, directive_id=task.directive_id, correlation_id=env.correlation_id or env.id))
                 self.record(events, defer=True)
             return False
-        task = evolve(task, assigned_to=decision.child_id,
-                      metadata={**task.metadata, "routed_by": self.node_id, "routing_reason": decision.reason})
-        out = routed_task_envelope(task, env, self.node_id, decision, id=self.services.new_id(),
-                                   created_at=self.services.now())
+        task = evolve(task, assigned_to=decision.child_id, metadata={
+            **annotate_outbound(task.metadata, decision.child_id), "routed_by": self.node_id,
+            "routing_reason": decision.reason})
+        # the envelope carries the task's handoff, management, coordination and command relays
+        out = relayed_metadata(routed_task_envelope(task, env, self.node_id, decision, id=self.services.new_id(),
+                                                    created_at=self.services.now()), task.metadata)
         events.append(self.events.task_routed(task, self.genome.node(self.node_id).name, decision, env, out,
                                               self.genome.id))
         self.outstanding[task.id] = (decision.child_id, out)

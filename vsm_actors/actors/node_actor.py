@@ -29,11 +29,13 @@ from ..core.control.prompt import build_instructions
 from ..core.control.routing import result_envelope
 from ..core.model.task import Directive, TaskPacket, TaskResult
 from ..core.model.variants import debug_name
-from ..providers import ModelProviderError, ModelRequest, make_provider, runs_off_thread
+from ..providers import ModelProviderError, ModelRequest, runs_off_thread
 from .algedonic_shell import AlgedonicNode
 from .base import VsmActor
+from .coordination_shell import CoordinationNode
 from .dispatch_queue import DispatchQueue, OutstandingTasks
 from .evolution_shell import EvolvingNode
+from .leaf_providers import leaf_provider
 from .leaf_worker import POLL_PAYLOAD, OffThreadCalls
 from ..core.world import is_specialist, team_operations
 from .protocol import (
@@ -45,7 +47,7 @@ from .runtime import Services
 log = logging.getLogger("vsm.node")
 
 
-class NodeActor(EvolvingNode, AlgedonicNode, DispatchQueue, OffThreadCalls, VsmActor):
+class NodeActor(EvolvingNode, AlgedonicNode, CoordinationNode, DispatchQueue, OffThreadCalls, VsmActor):
     def __init__(self) -> None:
         super().__init__()
         self.node_id: str | None = None
@@ -79,6 +81,7 @@ class NodeActor(EvolvingNode, AlgedonicNode, DispatchQueue, OffThreadCalls, VsmA
         self.off_thread = not own_process  # in process, blocking provider calls leave the actor thread
         self.setup_evolution(msg.evolution)
         self.setup_pauses(msg.pauses)
+        self.setup_control(msg.pauses)  # System 2 evidence and System 5 denials, restored with the pauses
         self.tell(sender, NodeReady(node_id=msg.node_id, pid=os.getpid()))
         early, self.early = self.early, []
         for env, origin in early:
@@ -209,7 +212,8 @@ class NodeActor(EvolvingNode, AlgedonicNode, DispatchQueue, OffThreadCalls, VsmA
     def route(self, task: TaskPacket, env: MessageEnvelope, events: list) -> None:
         if self.is_leaf:
             return self.execute(task, env, events)
-        if self.evo is not None and self.try_trial_route(task, env, events):
+        task = self.admit(task, env, events)  # its channel lineage; None: a System 5 denial refused it
+        if task is None or (self.evo is not None and self.try_trial_route(task, env, events)):
             return
         self.dispatch(task, env, events)  # to the least loaded able child with room, else queued
 
@@ -255,7 +259,7 @@ class NodeActor(EvolvingNode, AlgedonicNode, DispatchQueue, OffThreadCalls, VsmA
         started, t0 = self.services.now(), time.perf_counter()
         node = self.genome.node(self.node_id)
         try:
-            check_executable(self.genome, self.node_id, task)
+            check_executable(self.genome, self.node_id, task, denied=self.policy.denied)
             request = self.request_for(node, task)
             provider = self.provider_for()
         except (NotExecutable, ModelProviderError) as exc:
@@ -292,7 +296,7 @@ class NodeActor(EvolvingNode, AlgedonicNode, DispatchQueue, OffThreadCalls, VsmA
 
     def provider_for(self):
         if self.provider is None:
-            self.provider = make_provider(self.provider_spec.name, **self.provider_spec.options)
+            self.provider_spec, self.provider = leaf_provider(self.provider_spec, self.config, self.genome.node(self.node_id))
         return self.provider
 
     def complete(self, request: ModelRequest):

@@ -27,6 +27,13 @@ class RuntimeConfig:
     ledger_url: str = "vsm-ledger.sqlite"
     provider: ProviderSpec = ProviderSpec()
     node_providers: dict = field(factory=dict)  # node id or name -> ProviderSpec
+    # provider name -> ProviderSpec: the options for nodes whose genome model spec names that
+    # provider (actors/leaf_providers.py); those not here are built with their defaults
+    providers: dict = field(factory=dict)
+    # each leaf running an agent works in a directory of its own under this one (actors/workspaces.py);
+    # workspace_kind "git": a worktree per leaf, "plain": a subdirectory
+    workspace: str | None = None
+    workspace_kind: str = field(default="plain", validator=in_(("plain", "git")))
     crash_policy: str = "fail"  # fail | retry: what happens to a task whose leaf process died
     watchdog_seconds: float = 1.0
     message_events: bool = False  # record message_received/message_published (costly, off by default)
@@ -351,6 +358,10 @@ class StatusReply:
     genome: OrganizationalGenome
     pids: dict
     restarts: dict
+    started_at: object = None        # datetime the organization booted
+    boot_genome: OrganizationalGenome | None = None
+    providers: dict = field(factory=dict)   # node id -> provider name
+    ledger: str = ""                 # where the ledger is (no password)
 
 
 @frozen(kw_only=True)
@@ -385,3 +396,26 @@ class LedgerRead:
 class LedgerAnswer:
     value: object = None
     error: str | None = None
+
+
+@frozen(kw_only=True)
+class DeliverEnvelope:
+    """Client -> supervisor -> node `node_id`: handle `envelope` as if it arrived on its channel
+    (a command, a System 2 signal, a handoff, a management directive, a task...), answered by
+    Delivered. With `await_results`, a result the node gets back for the work it routed under
+    the envelope's correlation comes as a DirectiveDone (directive id "") as well."""
+
+    node_id: str
+    envelope: MessageEnvelope
+    reply_to: object = None
+    await_results: bool = True
+
+
+@frozen(kw_only=True)
+class Delivered:
+    node_id: str
+    envelope_id: str
+    correlation_id: str = ""
+    awaiting: bool = False   # a DirectiveDone with this correlation id follows (or came already)
+    error: str | None = None
+    done: object = None      # that DirectiveDone, filled in by Organization.deliver

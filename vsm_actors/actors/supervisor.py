@@ -17,12 +17,14 @@ from thespian.actors import ActorExitRequest, ChildActorExited, WakeupMessage
 
 from .. import codec
 from .._posix import alive
+from ..ledger import describe_ledger
 from ..core.model.events import LedgerEvent, LedgerEventKind
 from ..core.model.variants import Other
 from ..core.model.patch import PatchError, apply_patch, patch_kind
 from ..core.model.validation import validate_genome
 from .base import VsmActor
 from .ledger_actor import LedgerActor
+from .leaf_providers import node_provider_spec
 from .node_actor import NodeActor
 from .protocol import (
     ApplyPatches, Boot, Booted, ChildRestarted, EvolutionLoaded, GenomeAck, GenomeChanged, LedgerLoadChampion,
@@ -30,6 +32,7 @@ from .protocol import (
     EventsFlushed, FlushEvents, LedgerClose, LedgerClosed, LedgerWrite, NodeReady, NodeSetup, PatchesApplied,
     RootMoved, SignalApplied, SignalNode, StatusReply, StatusRequest, Stop, Stopped, SubmitDirective,
 )
+from .protocol import DeliverEnvelope, Delivered
 from .runtime import Services
 from .evolution_shell import evolving_controllers
 from ..core.evolution.restore import choose_boot
@@ -118,8 +121,7 @@ class OrganizationActor(TrialSupervision, VsmActor):
             self.setup(node_id, restored.get(node_id))
 
     def setup(self, node_id: str, evolution=None) -> None:
-        spec = self.config.node_providers.get(node_id) or self.config.node_providers.get(
-            self.genome.node(node_id).name) or self.config.provider
+        spec = node_provider_spec(self.config, self.genome.node(node_id))  # node, genome model spec, default
         self.tell(self.directory[node_id], NodeSetup(
             node_id=node_id, genome=self.genome, directory=self.directory, ledger=self.ledger, supervisor=self.myAddress,
             provider=spec, config=self.config, organization_pid=os.getpid(), evolution=evolution,
@@ -134,6 +136,7 @@ class OrganizationActor(TrialSupervision, VsmActor):
         self.acknowledged(msg.node_id)  # a new (or restarted) node starts on the current genome
         if self.phase == "starting" and len(self.pids) == len(self.genome.nodes):
             self.phase = "running"
+            self.started_at, self.boot_genome = self.services.now(), self.genome
             event = self.event("organization_started", {"genome_id": self.genome.id, "node_count": len(self.pids),
                                                          "restored": self.restored})
             self.tell(self.ledger, LedgerWrite(
@@ -152,7 +155,12 @@ class OrganizationActor(TrialSupervision, VsmActor):
                   msg if msg.reply_to is not None else SubmitDirective(directive=msg.directive, reply_to=sender))
 
     def receiveMsg_StatusRequest(self, msg: StatusRequest, sender) -> None:
-        self.tell(sender, StatusReply(genome=self.genome, pids=dict(self.pids), restarts=dict(self.restarts)))
+        providers = {n: node_provider_spec(self.config, self.genome.node(n)).name for n in self.genome.nodes
+                     if self.genome.node(n).is_leaf}
+        self.tell(sender, StatusReply(genome=self.genome, pids=dict(self.pids), restarts=dict(self.restarts),
+                                      started_at=getattr(self, "started_at", None),
+                                      boot_genome=getattr(self, "boot_genome", None), providers=providers,
+                                      ledger=describe_ledger(self.config.ledger_url)))
 
     # -- live changes ----------------------------------------------------------------------------
 
@@ -292,6 +300,16 @@ class OrganizationActor(TrialSupervision, VsmActor):
         controller = node.parent_id or node.id
         signal = evolve(msg.signal, target_node_id=node.id)
         self.tell(self.directory[controller], SignalNode(node_id=controller, signal=signal, reply_to=reply_to))
+
+    def receiveMsg_DeliverEnvelope(self, msg: DeliverEnvelope, sender) -> None:
+        """A client's envelope for `node_id` (Organization.deliver): to that node, as if it arrived."""
+        reply_to = msg.reply_to or sender
+        try:
+            node = self.genome.resolve(msg.node_id)
+        except Exception:  # noqa: BLE001 - an unknown name is the caller's error
+            return self.tell(reply_to, Delivered(node_id=msg.node_id, envelope_id=msg.envelope.id,
+                                                 error=f"no node {msg.node_id!r} in genome {self.genome.id}"))
+        self.tell(self.directory[node.id], evolve(msg, node_id=node.id, reply_to=reply_to))
 
     def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender) -> None:
         self.stopping = True

@@ -20,12 +20,13 @@ from ..actors.protocol import Boot, Booted, RuntimeConfig, StatusReply, StatusRe
 from ..actors import signed_frames
 from ..actors.supervisor import OrganizationActor
 from ..actors.thespian_base import free_port, join_system, start_system
-from ..files.genome_render import render_tree
+from ..views.status import render_status, status_data
 from ..ledger import describe_ledger
 from ..system import SUPERVISOR_NAME, Organization, OrganizationError, check_storable
 from .common import BadInput, build_directives, directive_options, emit_json, option_metadata, output_option
 from .genome import read_genome
-from .run import DEFAULT_LEDGER, boot_mode, build_provider, ledger_option, print_results, provider_options
+from .provider_config import configure_providers, provider_settings
+from .run import DEFAULT_LEDGER, boot_mode, ledger_option, print_results, provider_options
 
 state_option = click.option("--state-dir", default=lambda: os.environ.get("VSM_STATE_DIR", ".vsm"),
                             show_default=".vsm", help="Where the running organization's state file lives.")
@@ -83,9 +84,11 @@ def attach(state_dir: str, timeout: float = 60.0) -> Organization:
 @click.option("--fresh", is_flag=True, help="Start GENOME_FILE as it is, ignoring the ledger's champion (a file that "
               "changed starts a new lineage).")
 @click.option("--resume", is_flag=True, help="Keep the ledger's evolved champion even if GENOME_FILE changed since.")
-def up_cmd(genome_file, ledger, provider, script, provider_options, state_dir, fresh, resume) -> None:
+def up_cmd(genome_file, ledger, provider, script, provider_options, workspace, agent_argv, state_dir, fresh,
+           resume) -> None:
     """Start GENOME_FILE as a long-running multiprocess organization (restores the ledger's champion)."""
-    read_genome(genome_file)  # bad input is reported here, before anything starts
+    # bad input (the genome, provider options, a missing agent or API key) is reported here, before anything starts
+    configure_providers(read_genome(genome_file), provider, script, provider_options, agent_argv, workspace)
     os.makedirs(state_dir, mode=0o700, exist_ok=True)
     if os.path.exists(state_path(state_dir)) and port_answers(read_state(state_dir)["admin_port"]):
         raise BadInput(f"an organization is already running ({state_path(state_dir)}); `vsm down` first")
@@ -98,7 +101,8 @@ def up_cmd(genome_file, ledger, provider, script, provider_options, state_dir, f
     if fresh:
         argv.append("--fresh")
     settings = {"ledger": os.path.abspath(ledger) if "://" not in ledger else ledger, "provider": provider,
-                "script": script, "provider_options": list(provider_options)}
+                "script": script, "provider_options": list(provider_options), "agent_argv": list(agent_argv),
+                "workspace": os.path.abspath(workspace) if workspace else None}
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=log, stderr=log, start_new_session=True)
         proc.stdin.write(json.dumps(settings).encode())
@@ -132,7 +136,9 @@ def serve_cmd(genome_file, port, state_dir, fresh, if_changed) -> None:
     ledger, provider = settings.get("ledger") or DEFAULT_LEDGER, settings.get("provider") or "echo"
     script, provider_options = settings.get("script"), tuple(settings.get("provider_options") or ())
     genome = read_genome(genome_file)
-    config = RuntimeConfig(ledger_url=ledger, provider=build_provider(provider, script, provider_options))
+    config = RuntimeConfig(ledger_url=ledger, **provider_settings(provider, script, provider_options,
+                                                                  tuple(settings.get("agent_argv") or ()),
+                                                                  settings.get("workspace")))
     key = signed_frames.new_key()  # this organization's frame key: in the state file, readable by its owner only
     asys = start_system("multiproc", port, log_path=os.path.join(state_dir, "thespian.log"), key=key)
     try:
@@ -190,17 +196,45 @@ def send_cmd(texts, directives_file, meta, task_class, risk, capability, state_d
 @click.command("status")
 @state_option
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def status_cmd(state_dir, output) -> None:
-    """The live tree: each node's kind, capabilities, process and restarts."""
-    reply = attach(state_dir).status()
-    if output == "json":
-        from ..files.genome_render import tree_data
-        emit_json({"tree": tree_data(reply.genome), "pids": reply.pids, "restarts": reply.restarts})
-        return
-    click.echo(render_tree(reply.genome))
-    click.echo("processes: " + ", ".join(f"{n}={p}" for n, p in sorted(reply.pids.items())))
-    if reply.restarts:
-        click.echo("restarts: " + ", ".join(f"{n}={c}" for n, c in sorted(reply.restarts.items())))
+@click.option("--watch", is_flag=True, help="Refresh in place until Ctrl-C.")
+@click.option("--interval", type=float, default=2.0, show_default=True, help="Seconds between refreshes (--watch).")
+def status_cmd(state_dir, output, watch, interval) -> None:
+    """The running organization: per node its kind, state (idle, busy with which task since when,
+    paused, retired), tasks done and failed, tokens and queue; the genome and what changed since
+    boot, uptime, providers, ledger and directives in flight."""
+    org = attach(state_dir)
+    if not watch:
+        data = gather_status(org)
+        if output == "json":
+            from ..files.genome_render import tree_data
+            emit_json({**data, "tree": tree_data(org.status().genome), "pids": org.status().pids})
+            return
+        return click.echo(render_status(data))
+    from rich.console import Console
+    from rich.live import Live
+    from rich.text import Text
+    try:
+        with Live(Text(render_status(gather_status(org))), console=Console(), auto_refresh=False) as live:
+            while True:
+                time.sleep(interval)  # a refresh period chosen by the user, not synchronisation
+                live.update(Text(render_status(gather_status(org))), refresh=True)
+    except KeyboardInterrupt:
+        pass
+
+
+def gather_status(org: Organization) -> dict:
+    from datetime import datetime, timezone
+    from ..core.model.events import TraceWindow
+    from ..files.genome_diff import diff_genomes
+    from ..ledger import EventQuery
+    reply = org.status()
+    since = reply.started_at
+    events = org.read_ledger("events", EventQuery(since=since)) if since else []
+    traces = org.read_ledger("recent_task_traces", TraceWindow(since=since, limit=100_000)) if since else []
+    changes = [c.render() for c in diff_genomes(reply.boot_genome, reply.genome)] if reply.boot_genome else []
+    return status_data(reply.genome, pids=reply.pids, restarts=reply.restarts, events=events, traces=traces,
+                       now=datetime.now(timezone.utc), started_at=since, boot_genome=reply.boot_genome,
+                       providers=reply.providers, ledger=reply.ledger, changes=changes)
 
 
 @click.command("promote")

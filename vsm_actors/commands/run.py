@@ -10,11 +10,11 @@ import click
 
 from ..actors.protocol import ProviderSpec, RuntimeConfig
 from ..core.model.task import TaskResult
-from ..files.safe_load import DocumentError, load_document
 from ..ledger import describe_ledger
 from ..system import GenomeChanged, Organization, OrganizationError, check_storable
 from .common import BadInput, build_directives, directive_options, emit_json, option_metadata, output_option
 from .genome import read_genome
+from .provider_config import configure_providers, provider_options, provider_settings
 
 DEFAULT_LEDGER = "vsm-ledger.sqlite"
 
@@ -25,31 +25,9 @@ def ledger_option(fn):
                         help="Ledger path (SQLite) or URL (postgresql://..., memory://).")(fn)
 
 
-def provider_options(fn):
-    fn = click.option("--provider-option", "provider_options", multiple=True, metavar="KEY=VALUE",
-                      help="Provider option, repeatable (e.g. prefix=demo, timeout_seconds=60).")(fn)
-    fn = click.option("--script", "script", type=click.Path(dir_okay=False),
-                      help="Script file (YAML/JSON) for the scripted provider.")(fn)
-    return click.option("--provider", "provider", default=lambda: os.environ.get("VSM_PROVIDER", "echo"),
-                        show_default="$VSM_PROVIDER or echo",
-                        help="Model provider for every leaf: echo, scripted, command, codex, openai.")(fn)
-
-
 def build_provider(provider: str, script: str | None, options: tuple[str, ...]) -> ProviderSpec:
-    opts: dict = {}
-    for item in options:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise BadInput(f"--provider-option expects KEY=VALUE, got {item!r}")
-        opts[key] = value
-    if script:
-        try:
-            opts["script"] = load_document(script).data
-        except DocumentError as exc:
-            raise BadInput(str(exc)) from None
-    if provider == "scripted" and "script" not in opts:
-        opts["script"] = {"rules": []}
-    return ProviderSpec(name=provider, options=opts)
+    """The default provider the flags give (provider_config.provider_settings has them all)."""
+    return provider_settings(provider, script, options)["provider"]
 
 
 def boot_mode(fresh: bool, resume: bool) -> str:
@@ -109,13 +87,14 @@ def _first_line(r: TaskResult) -> str:
 @click.option("--timeout", type=float, default=600.0, show_default=True, help="Seconds to wait for all results.")
 @output_option
 def run_cmd(genome_file, directives, directives_file, meta, task_class, risk, capability, ledger, provider, script,
-            provider_options, base, fresh, resume, timeout, output) -> None:
+            provider_options, workspace, agent_argv, base, fresh, resume, timeout, output) -> None:
     """Boot the organization in GENOME_FILE, run directives, print results, shut down.
 
     Exit 0 when every directive completed, 1 when any failed, 2 on bad input."""
     items = build_directives(directives, directives_file, option_metadata(meta, task_class, risk, capability))
     genome = read_genome(genome_file)
-    config = RuntimeConfig(ledger_url=ledger, provider=build_provider(provider, script, provider_options))
+    config = RuntimeConfig(ledger_url=ledger, **configure_providers(genome, provider, script, provider_options,
+                                                                    agent_argv, workspace))
     for n, item in enumerate(items, 1):  # before anything starts: bad input is refused whole
         try:
             check_storable(item, config)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from ..core.evolution.controller import WINDOW
 from ..core.evolution.restore import StoredEvolution
 from ..core.model.events import TraceWindow
+from ..core.control.commands import COMMAND_EVENT, RELAY_EVENT
+from ..core.control.coordination import SIGNAL_EVENT, WINDOW as COORDINATION_WINDOW
 from ..core.control.environment import PRESSURE_EVENTS, PRESSURE_WINDOW
 from ..core.model.variants import Other
 from .base import Ledger
@@ -12,6 +14,9 @@ from .query import EventQuery
 
 PRESSURE_KINDS = tuple(Other(name) for name in sorted(PRESSURE_EVENTS))
 PAUSE_KINDS = (Other("algedonic_subtree_paused"), Other("algedonic_subtree_resumed"))
+# what else a metasystem folds at boot (core.control.coordination, core.control.commands)
+COORDINATION_KINDS = (Other(SIGNAL_EVENT),)
+POLICY_KINDS = (Other(COMMAND_EVENT), Other(RELAY_EVENT))
 
 
 def load_evolution(ledger: Ledger, controller_id: str) -> StoredEvolution:
@@ -38,10 +43,14 @@ def load_evolution(ledger: Ledger, controller_id: str) -> StoredEvolution:
 
 
 def load_pauses(ledger: Ledger, metasystems) -> dict:
-    """Each metasystem's latest algedonic pause and resume events, oldest first (its pause state)."""
+    """Each metasystem's latest algedonic pause and resume events, oldest first (its pause state),
+    followed by its latest System 2 signals and every command and System 5 relay it recorded
+    (the states of coordination_shell; each fold skips the others' events)."""
     out = {}
     for node_id in metasystems:
-        events = tuple(ledger.events(EventQuery(node_id=node_id, kinds=PAUSE_KINDS, limit=500)))
+        events = (*ledger.events(EventQuery(node_id=node_id, kinds=PAUSE_KINDS, limit=500)),
+                  *ledger.events(EventQuery(node_id=node_id, kinds=COORDINATION_KINDS, limit=COORDINATION_WINDOW)),
+                  *ledger.events(EventQuery(node_id=node_id, kinds=POLICY_KINDS)))
         if events:
             out[node_id] = events
     return out

@@ -277,6 +277,7 @@ class CodexProvider:
     config: CodexConfig = field(factory=CodexConfig)
     name: str = "codex"
     _command: CommandProvider = field(init=False, eq=False, repr=False)
+    _per_model: dict = field(init=False, factory=dict, eq=False, repr=False)
     blocking = True  # see providers.runs_off_thread
 
     @_command.default
@@ -304,5 +305,19 @@ class CodexProvider:
         return list(self._command.argv)
 
     def complete(self, request: ModelRequest) -> ModelResponse:
-        """Run codex once; failures raise `ProviderRequestError` (never a secret in the message)."""
-        return self._command.complete(request)
+        """Run codex once; failures raise `ProviderRequestError` (never a secret in the message).
+
+        A node whose genome model spec names codex (`model: {provider: codex, model: gpt-5}`) runs
+        with `--model` set to its model; other nodes' models (e.g. "local-worker") are not codex's."""
+        return self._command_for(request).complete(request)
+
+    def _command_for(self, request: ModelRequest) -> CommandProvider:
+        spec = request.model
+        model = (spec.model or "").strip()
+        if (spec.provider or "").strip().lower() != "codex" or not model or model == "unbound" \
+                or model == self.config.model:
+            return self._command
+        cached = self._per_model.get(model)
+        if cached is None:
+            cached = self._per_model[model] = CodexProvider(evolve(self.config, model=model), name=self.name)._command
+        return cached

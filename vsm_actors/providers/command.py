@@ -4,7 +4,9 @@ The argument template is a list of strings, never a shell line: values such as a
 inject shell syntax, and no quoting rules apply. Known placeholders are replaced inside each
 element; every other brace is left alone, so JSON or format strings pass through untouched.
 
-The prompt goes to the child's stdin, laid out like the reference's Codex CLI provider::
+The prompt goes to the child's stdin, laid out like the reference's Codex CLI provider (or, when
+the template has a `{prompt}` placeholder, into that argument, and stdin stays empty: agents such
+as `aider --message {prompt}` take it there, and one reading stdin as well would get it twice)::
 
     {instructions}
 
@@ -43,7 +45,7 @@ from .base import (
 
 __all__ = ["PLACEHOLDERS", "CommandProvider", "render_argv", "render_prompt"]
 
-PLACEHOLDERS = ("workspace", "node_id", "task_id", "model")
+PLACEHOLDERS = ("workspace", "node_id", "task_id", "model", "prompt")
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 TASK_INPUT_MARKER = "\n\n--- TASK INPUT ---\n"
 METADATA_MARKER = "\n\n--- HARNESS METADATA ---\n"
@@ -60,7 +62,7 @@ def render_prompt(request: ModelRequest) -> str:
 
 
 def render_argv(template: Sequence[str], values: Mapping[str, str]) -> list[str]:
-    """Substitute `{workspace}`, `{node_id}`, `{task_id}`, `{model}` in each template element."""
+    """Substitute `{workspace}`, `{node_id}`, `{task_id}`, `{model}`, `{prompt}` in each template element."""
     return [_PLACEHOLDER.sub(lambda m: values.get(m.group(1), ""), part) for part in template]
 
 
@@ -138,10 +140,11 @@ class CommandProvider:
         workspace = os.path.abspath(render_argv([self.workspace], values)[0])
         if not os.path.isdir(workspace):
             raise MissingConfig(f"{self.label} workspace directory does not exist: {workspace}")
-        argv = render_argv(self.argv, {**values, "workspace": workspace})
+        in_argv = any("{prompt}" in part for part in self.argv)
+        argv = render_argv(self.argv, {**values, "workspace": workspace, "prompt": prompt})
         try:
             return run_process(
-                argv, cwd=workspace, env=self._child_env(), stdin=prompt.encode("utf-8"),
+                argv, cwd=workspace, env=self._child_env(), stdin=b"" if in_argv else prompt.encode("utf-8"),
                 timeout_seconds=self.timeout_seconds, kill_grace_seconds=self.kill_grace_seconds,
                 stdout_limit=self.stdout_limit_bytes, stderr_limit=self.stderr_limit_bytes,
             )

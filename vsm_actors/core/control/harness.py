@@ -4,11 +4,13 @@ and trace does an outcome produce. The actor shell calls the provider in between
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from attrs import frozen
 
 from ..model.genome import OrganizationalGenome
+from .commands import refusal
 from .routing import leaf_can_take
 from ..model.task import TaskArtifact, TaskPacket, TaskResult
 from ..model.trace import TaskTrace
@@ -31,13 +33,20 @@ class NotExecutable(Exception):
     """The node may not execute the task; the message is the failed result's error."""
 
 
-def check_executable(genome: OrganizationalGenome, node_id: str, task: TaskPacket) -> None:
+def check_executable(genome: OrganizationalGenome, node_id: str, task: TaskPacket,
+                     denied: Mapping[str, str] = {}) -> None:  # noqa: B006 - read only
+    """Raise NotExecutable unless this leaf may run the task: it has no children, holds the
+    capabilities the task needs, and none of them is denied by a System 5 policy at or above it
+    (the genome's, what the task carries, or `denied`: what commands denied for its subtree)."""
     node = genome.node(node_id)
     if node.children:
         raise NotExecutable(f"node is not executable as a leaf: {node_id}")
     missing = leaf_can_take(node, task)
     if missing is not None:
         raise NotExecutable(f"node lacks required capability: {node_id}: {missing}")
+    why = refusal(genome, node_id, task, denied)
+    if why is not None:
+        raise NotExecutable(f"node may not execute the task: {node_id}: {why.error}")
 
 
 @frozen(kw_only=True)
