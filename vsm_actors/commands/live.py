@@ -26,7 +26,8 @@ from ..system import SUPERVISOR_NAME, Organization, OrganizationError, check_sto
 from .common import BadInput, build_directives, directive_options, emit_json, option_metadata, output_option
 from .genome import read_genome
 from .provider_config import configure_providers, provider_settings
-from .run import DEFAULT_LEDGER, boot_mode, ledger_option, print_results, provider_options
+from .results import ResultStream
+from .run import DEFAULT_LEDGER, boot_mode, ledger_option, provider_options
 
 state_option = click.option("--state-dir", default=lambda: os.environ.get("VSM_STATE_DIR", ".vsm"),
                             show_default=".vsm", help="Where the running organization's state file lives.")
@@ -173,8 +174,9 @@ def serve_cmd(genome_file, port, state_dir, fresh, if_changed) -> None:
 @directive_options
 @state_option
 @click.option("--timeout", type=float, default=600.0, show_default=True)
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @output_option
-def send_cmd(texts, directives_file, meta, task_class, risk, capability, state_dir, timeout, output) -> None:
+def send_cmd(texts, directives_file, meta, task_class, risk, capability, state_dir, timeout, quiet, output) -> None:
     """Send directive TEXT(s) to the running organization and print the results."""
     items = build_directives(texts, directives_file, option_metadata(meta, task_class, risk, capability),
                              label="TEXT")
@@ -184,12 +186,13 @@ def send_cmd(texts, directives_file, meta, task_class, risk, capability, state_d
         except ValueError as exc:
             raise BadInput(str(exc)) from None
     org = attach(state_dir)
+    stream = ResultStream(items, output, quiet=quiet, label="send")
     try:
-        dones = org.run_many(items, timeout)
+        dones = org.run_many(items, timeout, on_done=stream)
     except OrganizationError as exc:
         click.echo(f"vsm send: {exc}", err=True)
         sys.exit(1)
-    print_results([d.title for d in items], dones, output)
+    stream.finish(dones)
     sys.exit(0 if all(d.ok for d in dones) else 1)
 
 

@@ -9,10 +9,10 @@ import sys
 import click
 
 from ..actors.protocol import ProviderSpec, RuntimeConfig
-from ..core.model.task import TaskResult
 from ..ledger import describe_ledger
 from ..system import GenomeChanged, Organization, OrganizationError, check_storable
-from .common import BadInput, build_directives, directive_options, emit_json, option_metadata, output_option
+from .common import BadInput, build_directives, directive_options, option_metadata, output_option
+from .results import ResultStream
 from .genome import read_genome
 from .provider_config import configure_providers, provider_options, provider_settings
 
@@ -45,31 +45,6 @@ def install_signal_shutdown() -> None:
         signal.signal(sig, handler)
 
 
-def result_data(done) -> dict:
-    return {
-        "directive_id": done.directive_id, "ok": done.ok, "correlation_id": done.correlation_id,
-        "results": [{"task_id": r.task_id, "produced_by": r.produced_by, "status": r.status.value,
-                     "summary": r.summary, "error": r.error, "files_touched": list(r.files_touched)}
-                    for r in done.results],
-    }
-
-
-def print_results(texts: list[str], dones: list, output: str) -> None:
-    if output == "text":
-        for text, done in zip(texts, dones):
-            mark = "ok  " if done.ok else "FAIL"
-            click.echo(f"{mark} {text.splitlines()[0][:70]!r}  directive {done.directive_id}")
-            for r in done.results:
-                click.echo(f"     {r.status.value:<9} by {r.produced_by}: {_first_line(r)}")
-    else:
-        emit_json([result_data(d) for d in dones], lines=output == "jsonl")
-
-
-def _first_line(r: TaskResult) -> str:
-    text = r.error if r.error else r.summary
-    return (text or "").strip().splitlines()[0][:100] if (text or "").strip() else ""
-
-
 @click.command("run")
 @click.argument("genome_file", type=click.Path(dir_okay=False))
 @click.option("--directive", "directives", multiple=True, help="Directive text, repeatable.")
@@ -85,9 +60,11 @@ def _first_line(r: TaskResult) -> str:
               "changed starts a new lineage).")
 @click.option("--resume", is_flag=True, help="Keep the ledger's evolved champion even if GENOME_FILE changed since.")
 @click.option("--timeout", type=float, default=600.0, show_default=True, help="Seconds to wait for all results.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr (by default a live bar on a terminal, "
+              "else a line every 5 s and at the end).")
 @output_option
 def run_cmd(genome_file, directives, directives_file, meta, task_class, risk, capability, ledger, provider, script,
-            provider_options, workspace, agent_argv, base, fresh, resume, timeout, output) -> None:
+            provider_options, workspace, agent_argv, base, fresh, resume, timeout, quiet, output) -> None:
     """Boot the organization in GENOME_FILE, run directives, print results, shut down.
 
     Exit 0 when every directive completed, 1 when any failed, 2 on bad input."""
@@ -101,16 +78,17 @@ def run_cmd(genome_file, directives, directives_file, meta, task_class, risk, ca
         except ValueError as exc:
             raise BadInput(f"directive {n}: {exc}") from None
     install_signal_shutdown()
+    stream = ResultStream(items, output, quiet=quiet, label="run")
     try:
         with Organization.start(genome, config, base=base, restore=not fresh, timeout=60,
                                 if_changed=boot_mode(fresh, resume)) as org:
             if org.booted.restored:
                 click.echo(f"restored champion genome {org.booted.genome_id} from {describe_ledger(ledger)}", err=True)
-            dones = org.run_many(items, timeout)
+            dones = org.run_many(items, timeout, on_done=stream)
     except GenomeChanged as exc:
         raise BadInput(str(exc)) from None
     except OrganizationError as exc:
         click.echo(f"vsm run: {exc}", err=True)
         sys.exit(1)
-    print_results([d.title for d in items], dones, output)
+    stream.finish(dones)
     sys.exit(0 if all(d.ok for d in dones) else 1)

@@ -1,0 +1,63 @@
+"""How `vsm run` and `vsm send` report: each directive's result as it completes (text and JSON
+lines) beside a progress bar on stderr (views/progress.py); `-o json` prints the array at the end."""
+
+from __future__ import annotations
+
+import json
+
+from ..core.model.task import TaskResult
+from ..views.progress import Progress
+from .common import emit_json
+
+
+def result_data(done) -> dict:
+    return {
+        "directive_id": done.directive_id, "ok": done.ok, "correlation_id": done.correlation_id,
+        "results": [{"task_id": r.task_id, "produced_by": r.produced_by, "status": r.status.value,
+                     "summary": r.summary, "error": r.error, "files_touched": list(r.files_touched)}
+                    for r in done.results],
+    }
+
+
+def text_lines(text: str, done) -> list[str]:
+    mark = "ok  " if done.ok else "FAIL"
+    title = text.splitlines()[0][:70] if text.strip() else ""
+    return [f"{mark} {title!r}  directive {done.directive_id}",
+            *(f"     {r.status.value:<9} by {r.produced_by}: {_first_line(r)}" for r in done.results)]
+
+
+def _first_line(r: TaskResult) -> str:
+    text = r.error if r.error else r.summary
+    return (text or "").strip().splitlines()[0][:100] if (text or "").strip() else ""
+
+
+def print_results(texts: list[str], dones: list, output: str) -> None:
+    if output == "text":
+        for text, done in zip(texts, dones):
+            for line in text_lines(text, done):
+                print(line)
+    else:
+        emit_json([result_data(d) for d in dones], lines=output == "jsonl")
+
+
+class ResultStream:
+    """Called with each DirectiveDone as it arrives (`Organization.run_many(on_done=...)`)."""
+
+    def __init__(self, items, output: str, *, quiet: bool, label: str) -> None:
+        self.titles = {d.id: d.title for d in items}
+        self.output = output
+        self.progress = Progress(len(items), label, enabled=not quiet)
+        self.progress.set_running(len(items))
+
+    def __call__(self, done) -> None:
+        self.progress.advance(done.ok)
+        if self.output == "text":
+            for line in text_lines(self.titles.get(done.directive_id, ""), done):
+                self.progress.echo(line)
+        elif self.output == "jsonl":
+            self.progress.echo(json.dumps(result_data(done), ensure_ascii=False, separators=(",", ":")))
+
+    def finish(self, dones: list) -> None:
+        self.progress.close()
+        if self.output == "json":
+            emit_json([result_data(d) for d in dones])
