@@ -17,7 +17,7 @@ from attrs import evolve
 
 from .actors.protocol import (
     ApplyPatches, Boot, Booted, DirectiveDone, EvolutionCommand, EvolutionReply, LedgerAnswer, LedgerRead, LedgerReady, PatchesApplied, RootMoved, RuntimeConfig,
-    SignalApplied, SignalNode, StatusReply, StatusRequest, Stop, Stopped, SubmitDirective,
+    EventRecorded, RecordEvent, SignalApplied, SignalNode, StatusReply, StatusRequest, Stop, Stopped, SubmitDirective,
 )
 from .actors.protocol import DeliverEnvelope, Delivered
 from ._posix import bind_forks_to_owner, kill_session
@@ -35,6 +35,14 @@ _directive_ids = TimeOrderedIds()
 
 class OrganizationError(RuntimeError):
     pass
+
+
+class OrganizationTimeout(OrganizationError):
+    """A reply did not come within its timeout."""
+
+
+class OrganizationGone(OrganizationError):
+    """The organization an attached client talks to stopped while it waited."""
 
 
 class GenomeChanged(OrganizationError):
@@ -98,6 +106,7 @@ class Organization:
         # goes through the supervisor, which knows where the root is
         self.root = booted.root
         self.limits: RuntimeConfig | None = None  # the started organization's limits (attached: defaults)
+        self.alive = None  # attached clients: is the organization still there? (checked in silences)
 
     @classmethod
     def start(cls, genome: OrganizationalGenome, config: RuntimeConfig | None = None, *, base: str = "simple",
@@ -219,6 +228,11 @@ class Organization:
             reply = evolve(reply, done=done)
         return reply
 
+    def record_event(self, name: str, payload: dict, timeout: float = 10.0) -> None:
+        """Write one event of the client's (e.g. `run_interrupted`) and wait until it is committed."""
+        self.asys.tell(self.supervisor, RecordEvent(name=name, payload=payload))
+        self._collect(lambda m: isinstance(m, EventRecorded), 1, timeout)
+
     def read_ledger(self, method: str, *args, timeout: float | None = None):
         """A read of the organization's ledger through its ledger actor (memory ledgers included)."""
         self.asys.tell(self.supervisor, LedgerRead(method=method, args=args))
@@ -253,9 +267,11 @@ class Organization:
         while len(got) < count:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise OrganizationError(f"timed out after {timeout:.1f}s waiting for {count - len(got)} replies")
-            m = self.asys.listen(remaining)
+                raise OrganizationTimeout(f"timed out after {timeout:.1f}s waiting for {count - len(got)} replies")
+            m = self.asys.listen(remaining if self.alive is None else min(remaining, 1.0))
             if m is None:
+                if self.alive is not None and not self.alive():
+                    raise OrganizationGone("the organization stopped (its admin no longer answers)")
                 continue
             if isinstance(m, LedgerReady) and m.error:
                 raise OrganizationError(m.error)

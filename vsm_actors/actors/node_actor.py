@@ -292,6 +292,9 @@ class NodeActor(EvolvingNode, AlgedonicNode, CoordinationNode, DispatchQueue, Of
         target = env.source_node_id or self.genome.node(self.node_id).parent_id
         up = result_envelope(result, env, self.node_id, target, id=self.services.new_id(),
                              created_at=self.services.now())
+        if target is None:  # a one-node organization: the root ran the directive itself
+            self.record(events, traces=(trace,))
+            return self.on_result(result, up, [])
         self.send_up(target, up, events, traces=(trace,), observed=(trace,))
 
     def provider_for(self):

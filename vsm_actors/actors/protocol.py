@@ -419,3 +419,17 @@ class Delivered:
     awaiting: bool = False   # a DirectiveDone with this correlation id follows (or came already)
     error: str | None = None
     done: object = None      # that DirectiveDone, filled in by Organization.deliver
+
+
+@frozen(kw_only=True)
+class RecordEvent:
+    """Client -> supervisor: one event of the client's own (`run_interrupted`), answered by
+    EventRecorded once committed."""
+
+    name: str
+    payload: dict = field(factory=dict)
+
+
+@frozen(kw_only=True)
+class EventRecorded:
+    name: str

@@ -32,7 +32,7 @@ from .protocol import (
     EventsFlushed, FlushEvents, LedgerClose, LedgerClosed, LedgerWrite, NodeReady, NodeSetup, PatchesApplied,
     RootMoved, SignalApplied, SignalNode, StatusReply, StatusRequest, Stop, Stopped, SubmitDirective,
 )
-from .protocol import DeliverEnvelope, Delivered
+from .protocol import DeliverEnvelope, Delivered, EventRecorded, RecordEvent
 from .runtime import Services
 from .evolution_shell import evolving_controllers
 from ..core.evolution.restore import choose_boot
@@ -310,6 +310,10 @@ class OrganizationActor(TrialSupervision, VsmActor):
             return self.tell(reply_to, Delivered(node_id=msg.node_id, envelope_id=msg.envelope.id,
                                                  error=f"no node {msg.node_id!r} in genome {self.genome.id}"))
         self.tell(self.directory[node.id], evolve(msg, node_id=node.id, reply_to=reply_to))
+
+    def receiveMsg_RecordEvent(self, msg: RecordEvent, sender) -> None:
+        self.tell(self.ledger, LedgerWrite(events=(self.event(msg.name, dict(msg.payload)),),
+                                           then=EventRecorded(name=msg.name), to=sender))
 
     def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender) -> None:
         self.stopping = True

@@ -22,12 +22,14 @@ from ..actors.supervisor import OrganizationActor
 from ..actors.thespian_base import free_port, join_system, start_system
 from ..views.status import render_status, status_data
 from ..ledger import describe_ledger
-from ..system import SUPERVISOR_NAME, Organization, OrganizationError, check_storable
+from ..system import (
+    SUPERVISOR_NAME, Organization, OrganizationError, OrganizationGone, OrganizationTimeout, check_storable,
+)
 from .common import BadInput, build_directives, directive_options, emit_json, option_metadata, output_option
 from .genome import read_genome
 from .provider_config import configure_providers, provider_settings
-from .results import ResultStream
-from .run import DEFAULT_LEDGER, boot_mode, ledger_option, provider_options
+from .results import ResultStream, result_data
+from .run import DEFAULT_LEDGER, boot_mode, install_signal_shutdown, ledger_option, provider_options
 
 state_option = click.option("--state-dir", default=lambda: os.environ.get("VSM_STATE_DIR", ".vsm"),
                             show_default=".vsm", help="Where the running organization's state file lives.")
@@ -74,7 +76,10 @@ def attach(state_dir: str, timeout: float = 60.0) -> Organization:
                        f"does not answer); run `vsm up` again")
     asys = join(state)
     supervisor = asys.createActor(OrganizationActor, globalName=SUPERVISOR_NAME)
-    return Organization.attach(asys, supervisor, timeout)
+    org = Organization.attach(asys, supervisor, timeout)
+    port = state["admin_port"]
+    org.alive = lambda: port_answers(port)
+    return org
 
 
 @click.command("up")
@@ -173,7 +178,8 @@ def serve_cmd(genome_file, port, state_dir, fresh, if_changed) -> None:
               help="File of directives, as for `vsm run --directives`.")
 @directive_options
 @state_option
-@click.option("--timeout", type=float, default=600.0, show_default=True)
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=600.0, show_default=True,
+              help="Seconds to wait for all results; what finished is printed either way.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @output_option
 def send_cmd(texts, directives_file, meta, task_class, risk, capability, state_dir, timeout, quiet, output) -> None:
@@ -186,9 +192,20 @@ def send_cmd(texts, directives_file, meta, task_class, risk, capability, state_d
         except ValueError as exc:
             raise BadInput(str(exc)) from None
     org = attach(state_dir)
+    install_signal_shutdown()
     stream = ResultStream(items, output, quiet=quiet, label="send")
     try:
         dones = org.run_many(items, timeout, on_done=stream)
+    except KeyboardInterrupt:
+        sys.exit(stream.stopped(org, "interrupted"))
+    except OrganizationTimeout:
+        sys.exit(stream.stopped(org, "timed out"))
+    except OrganizationGone as exc:
+        stream.progress.close()
+        click.echo(f"vsm send: {exc}; {len(stream.finished):,} of {len(items):,} directives finished", err=True)
+        if output == "json":
+            emit_json([result_data(d) for d in stream.dones])
+        sys.exit(1)
     except OrganizationError as exc:
         click.echo(f"vsm send: {exc}", err=True)
         sys.exit(1)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import click
+
 from ..core.model.task import TaskResult
 from ..views.progress import Progress
 from .common import emit_json
@@ -48,14 +50,35 @@ class ResultStream:
         self.output = output
         self.progress = Progress(len(items), label, enabled=not quiet)
         self.progress.set_running(len(items))
+        self.finished: set[str] = set()
+        self.dones: list = []
 
     def __call__(self, done) -> None:
+        self.finished.add(done.directive_id)
+        self.dones.append(done)
         self.progress.advance(done.ok)
         if self.output == "text":
             for line in text_lines(self.titles.get(done.directive_id, ""), done):
                 self.progress.echo(line)
         elif self.output == "jsonl":
             self.progress.echo(json.dumps(result_data(done), ensure_ascii=False, separators=(",", ":")))
+
+    def stopped(self, org, why: str) -> int:
+        """The run ends early (Ctrl-C, SIGTERM, --timeout): what finished is printed already; say
+        how far it got, record `run_interrupted` with the directives left unanswered, and give the
+        exit code (130 interrupted, 1 timed out)."""
+        self.progress.close()
+        unfinished = sorted(set(self.titles) - self.finished)
+        click.echo(f"{why} after {len(self.finished):,} of {len(self.titles):,} directives "
+                   f"({len(unfinished):,} unanswered)", err=True)
+        try:
+            org.record_event("run_interrupted", {"reason": why, "completed": len(self.finished),
+                                                 "total": len(self.titles), "unanswered_directive_ids": unfinished})
+        except Exception as exc:  # noqa: BLE001 - the summary above stands; the record is best effort
+            click.echo(f"(run_interrupted not recorded: {exc})", err=True)
+        if self.output == "json":
+            emit_json([result_data(d) for d in self.dones])
+        return 130 if why == "interrupted" else 1
 
     def finish(self, dones: list) -> None:
         self.progress.close()

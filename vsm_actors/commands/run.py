@@ -10,7 +10,7 @@ import click
 
 from ..actors.protocol import ProviderSpec, RuntimeConfig
 from ..ledger import describe_ledger
-from ..system import GenomeChanged, Organization, OrganizationError, check_storable
+from ..system import GenomeChanged, Organization, OrganizationError, OrganizationTimeout, check_storable
 from .common import BadInput, build_directives, directive_options, option_metadata, output_option
 from .results import ResultStream
 from .genome import read_genome
@@ -59,7 +59,8 @@ def install_signal_shutdown() -> None:
 @click.option("--fresh", is_flag=True, help="Start GENOME_FILE as it is, ignoring the ledger's champion (a file that "
               "changed starts a new lineage).")
 @click.option("--resume", is_flag=True, help="Keep the ledger's evolved champion even if GENOME_FILE changed since.")
-@click.option("--timeout", type=float, default=600.0, show_default=True, help="Seconds to wait for all results.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=600.0, show_default=True,
+              help="Seconds to wait for all results; what finished is printed either way.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr (by default a live bar on a terminal, "
               "else a line every 5 s and at the end).")
 @output_option
@@ -84,7 +85,10 @@ def run_cmd(genome_file, directives, directives_file, meta, task_class, risk, ca
                                 if_changed=boot_mode(fresh, resume)) as org:
             if org.booted.restored:
                 click.echo(f"restored champion genome {org.booted.genome_id} from {describe_ledger(ledger)}", err=True)
-            dones = org.run_many(items, timeout, on_done=stream)
+            try:
+                dones = org.run_many(items, timeout, on_done=stream)
+            except (KeyboardInterrupt, OrganizationTimeout) as exc:
+                sys.exit(stream.stopped(org, "interrupted" if isinstance(exc, KeyboardInterrupt) else "timed out"))
     except GenomeChanged as exc:
         raise BadInput(str(exc)) from None
     except OrganizationError as exc:
