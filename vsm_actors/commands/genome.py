@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import contextlib
 import os
 
 import click
@@ -129,9 +130,14 @@ def patch_cmd(file: str, patch_file: str, out: str | None, form: str | None) -> 
     text = _render(data, yaml_out=bool(out and out.endswith((".yaml", ".yml"))))
     if out:
         tmp = f"{out}.tmp-{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, out)
+        try:
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, out)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise BadInput(f"{out}: cannot write: {exc.strerror or exc}") from None
         click.echo(f"{out}: {len(patches)} patch(es) applied, {len(genome.nodes)} nodes", err=True)
     else:
         click.echo(text, nl=False)
