@@ -2,12 +2,25 @@
 same number of hops measured in the same run.
 
     python benchmarks/throughput.py [--n 2000] [--bases simple,multiproc] [--reps 3]
+    python benchmarks/throughput.py --latency [--latency-ms 50] [--latency-n 300]
+    python benchmarks/throughput.py --bytes [--bytes-n 500]
     python benchmarks/throughput.py --growth 100000
 
 For each genome (single_coder, three_level) and base: our organization (echo provider, durable
 SQLite ledger) vs a raw Thespian tree of the same depth that only forwards a token down and back,
 run in a process of its own with Thespian as shipped (none of our patches to it).
 Also: events written per directive, and the latency of a live promotion.
+
+--latency: directives/s through three_level on each base when every provider call takes
+--latency-ms (the scripted provider with `sleep: true`), beside the ideal (capable leaves x
+1000/latency directives/s) and a raw pool of as many threads sleeping the same calls in this
+process, both in the same run; with the share of the capable leaves that did work (distinct
+`assigned_node_id` of the batch's traces in the ledger).
+--bytes: ledger bytes per directive (echo, in process, fresh SQLite ledger, WAL checkpointed after
+shutdown) for single_coder, two_level and three_level, beside an organization booted and stopped
+with no directive and the directive's own encoding, measured in the same run; then where the bytes
+go: the JSON of the top event kinds and of the task traces, per directive.
+Without --latency or --bytes the full run does all three parts (the last two take under a minute).
 """
 
 from __future__ import annotations
@@ -15,16 +28,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from thespian.actors import Actor
 
-from vsm_actors.actors.protocol import RuntimeConfig
+from vsm_actors import codec
+from vsm_actors.actors.protocol import ProviderSpec, RuntimeConfig
+from vsm_actors.core.control.mapping import DirectiveTaskMapper
+from vsm_actors.core.control.routing import leaf_can_take
 from vsm_actors.core.model.events import EventFilter
 from vsm_actors.files.genome_files import load_genome
 from vsm_actors.ledger import open_ledger
@@ -155,6 +173,114 @@ def growth(genome_file: str, total: int, tmp: Path) -> None:
     print(f"[growth   ] {genome_file:18} last slice / first slice = {rates[-1] / rates[0]:.2f}")
 
 
+def capable_leaves(genome, directive) -> list[str]:
+    """The leaves able to take `directive` as the root's mapper turns it into a task (routing.py)."""
+    task = DirectiveTaskMapper().map(directive, lambda: "probe")
+    return [n.id for n in genome.nodes.values() if not n.is_metasystem and leaf_can_take(n, task) is None]
+
+
+def sleeping_pool(n: int, threads: int, latency_ms: int) -> float:
+    """Raw: `n` calls of `latency_ms` on a pool of `threads` threads in this process, calls/s."""
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda _: time.sleep(latency_ms / 1000), range(n)))
+    return n / (time.perf_counter() - t0)
+
+
+def slow_provider(base: str, genome_file: str, n: int, latency_ms: int, tmp: Path) -> dict:
+    """Directives/s when every provider call really waits `latency_ms`, and the leaves that worked."""
+    genome = load_genome(GENOMES / genome_file)
+    ledger_path = tmp / f"slow-{genome_file}-{base}-{time.monotonic_ns()}.sqlite"
+    provider = ProviderSpec(name="scripted", options={"script": {"default": {"latency_ms": latency_ms}}, "sleep": True})
+    config = RuntimeConfig(ledger_url=str(ledger_path), provider=provider, evolution=False)
+    with Organization.start(genome, config, base=base, restore=False, timeout=120) as org:
+        org.run_many([make_directive(f"warm up {i}") for i in range(24)], timeout=600)
+        directives = [make_directive(f"directive {i}") for i in range(n)]
+        t0 = time.perf_counter()
+        dones = org.run_many(directives, timeout=600)
+        rate = n / (time.perf_counter() - t0)
+    assert all(d.ok for d in dones), [d.results[0].error for d in dones if not d.ok][:3]
+    task_ids = [r.task_id for d in dones for r in d.results]
+    with sqlite3.connect(ledger_path) as db:
+        worked = {row[0] for row in db.execute(
+            f"SELECT DISTINCT assigned_node_id FROM task_traces WHERE task_id IN ({','.join('?' * len(task_ids))})",
+            task_ids)}
+        traced = db.execute(f"SELECT COUNT(*) FROM task_traces WHERE task_id IN ({','.join('?' * len(task_ids))})",
+                            task_ids).fetchone()[0]
+    return {"rate": rate, "worked": worked, "traced": traced}
+
+
+def latency_bench(bases: list[str], n: int, latency_ms: int, reps: int, tmp: Path) -> None:
+    genome_file = "three_level.yaml"
+    leaves = capable_leaves(load_genome(GENOMES / genome_file), make_directive("directive 0"))
+    ideal = len(leaves) * 1000 / latency_ms
+    # the ideal's building block: the same calls on as many threads as capable leaves, here
+    raw = statistics.median(sleeping_pool(n, len(leaves), latency_ms) for _ in range(reps))
+    print(f"[latency  ] {genome_file:18} {n} directives x {latency_ms} ms provider (scripted, sleep), "
+          f"{len(leaves)} capable leaves: ideal {ideal:.0f} directives/s, raw thread pool "
+          f"({len(leaves)} threads) {raw:.0f} calls/s ({raw / ideal:.3f} of ideal)")
+    for base in bases:
+        runs = [slow_provider(base, genome_file, n, latency_ms, tmp) for _ in range(reps)]
+        rates = [r["rate"] for r in runs]
+        rate = statistics.median(rates)
+        worked = min(len(r["worked"] & set(leaves)) for r in runs)
+        outside = set().union(*(r["worked"] for r in runs)) - set(leaves)
+        print(f"[{base:9}] {genome_file:18} ours {rate:6.1f} directives/s  ratio to ideal {rate / ideal:.3f}"
+              f"  to raw pool {rate / raw:.3f}  (spread {min(rates):.1f}-{max(rates):.1f}, median of {reps})")
+        print(f"{'':30} leaves that did work {worked}/{len(leaves)} ({worked / len(leaves):.0%})"
+              f"{f'  (and {len(outside)} not capable: {sorted(outside)})' if outside else ''}"
+              f"  traces per directive {statistics.median(r['traced'] for r in runs) / n:.2f}")
+        sys.stdout.flush()
+
+
+def checkpointed_size(ledger_path: Path) -> int:
+    """The SQLite file's size once the organization is gone and its WAL is folded in and truncated."""
+    with sqlite3.connect(ledger_path) as db:
+        busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    if busy:
+        raise RuntimeError(f"WAL checkpoint of {ledger_path} was blocked")
+    wal = Path(f"{ledger_path}-wal")
+    return ledger_path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+
+def ledger_of(genome_file: str, n: int, tmp: Path) -> tuple[Path, int]:
+    genome = load_genome(GENOMES / genome_file)
+    ledger_path = tmp / f"bytes-{genome_file}-{n}-{time.monotonic_ns()}.sqlite"
+    config = RuntimeConfig(ledger_url=str(ledger_path))
+    directives = [make_directive(f"directive {i}") for i in range(n)]
+    with Organization.start(genome, config, restore=False) as org:
+        if directives:
+            assert all(d.ok for d in org.run_many(directives, timeout=600))
+    encoded = statistics.median(len(codec.dumps(d).encode()) for d in directives) if directives else 0
+    return ledger_path, encoded
+
+
+def bytes_bench(n: int, tmp: Path, top: int = 5) -> None:
+    for genome_file in ("single_coder.yaml", "two_level.yaml", "three_level.yaml"):
+        empty_path, _ = ledger_of(genome_file, 0, tmp)  # boot and stop only: what any ledger costs
+        empty = checkpointed_size(empty_path)
+        path, encoded = ledger_of(genome_file, n, tmp)
+        size = checkpointed_size(path)
+        print(f"[bytes    ] {genome_file:18} {size / n:8,.0f} bytes of ledger per directive ({size:,} bytes / {n})"
+              f"  less the empty organization's {empty:,}: {(size - empty) / n:,.0f}"
+              f"  (the directive itself encodes to {encoded:.0f} bytes)")
+        with sqlite3.connect(path) as db:
+            kinds = db.execute("SELECT kind, COUNT(*), SUM(LENGTH(CAST(event_json AS BLOB))) FROM ledger_events"
+                               " GROUP BY kind ORDER BY 3 DESC").fetchall()
+            traces, trace_bytes = db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(CAST(trace_json AS BLOB))), 0) FROM task_traces").fetchone()
+        events = sum(c for _, c, _ in kinds)
+        event_bytes = sum(b for _, _, b in kinds)
+        print(f"{'':30} ledger_events.event_json {event_bytes / n:7,.0f} bytes/directive ({events / n:.1f} events"
+              f" of {len(kinds)} kinds), task_traces.trace_json {trace_bytes / n:,.0f} ({traces / n:.1f} traces),")
+        print(f"{'':30} the rest (other columns, trace_nodes, indexes, free space in pages)"
+              f" {(size - event_bytes - trace_bytes) / n:,.0f}; top {top} kinds of event_json:")
+        for kind, count, total in kinds[:top]:
+            print(f"{'':32} {kind:28} {total / n:7,.0f} bytes/directive  {count / n:5.2f} events x "
+                  f"{total / count:6,.0f} bytes  ({total / size:.0%} of the file)")
+        sys.stdout.flush()
+
+
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))]
@@ -168,6 +294,12 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--growth", type=int, default=0, metavar="N",
                     help="instead: rate per tenth while one in-process ledger grows to N directives")
+    ap.add_argument("--latency", action="store_true",
+                    help="only (with --bytes: also) directives/s through three_level with a slow provider")
+    ap.add_argument("--latency-ms", type=int, default=50, help="the provider's latency for --latency")
+    ap.add_argument("--latency-n", type=int, default=300, help="directives per run for --latency")
+    ap.add_argument("--bytes", action="store_true", help="only (with --latency: also) ledger bytes per directive")
+    ap.add_argument("--bytes-n", type=int, default=500, help="directives per ledger for --bytes")
     ap.add_argument("--raw", nargs=3, metavar=("BASE", "DEPTH", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.raw:
@@ -178,34 +310,44 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             growth("three_level.yaml", args.growth, Path(tmp))
         return
+    full = not (args.latency or args.bytes)
+    with tempfile.TemporaryDirectory() as tmp:
+        if full:
+            echo_throughput(args, Path(tmp))
+        if full or args.latency:
+            latency_bench(args.bases.split(","), args.latency_n, args.latency_ms, args.reps, Path(tmp))
+        if full or args.bytes:
+            bytes_bench(args.bytes_n, Path(tmp))
+
+
+def echo_throughput(args, tmp: Path) -> None:
     # hops: client -> root -> ... -> leaf; single_coder has 2 actors on the path, three_level 4
     cases = [("single_coder.yaml", 2), ("three_level.yaml", 4)]
-    with tempfile.TemporaryDirectory() as tmp:
-        for base in args.bases.split(","):
-            n = args.n if base == "simple" else args.n_multiproc
-            for genome_file, depth in cases:
-                raw_rates, our_rates, raw_lat, our_lat, epd, promos = [], [], [], [], [], []
-                for _ in range(args.reps):  # alternate baseline and ours in one run
-                    r, lr = raw_chain_stock(base, depth, n)
-                    o = ours(base, genome_file, n, Path(tmp))
-                    raw_rates.append(r)
-                    raw_lat += lr
-                    our_rates.append(o["rate"])
-                    our_lat += o["lat"]
-                    epd.append(o["events_per_directive"])
-                    if o["promote"]:
-                        promos.append(o["promote"])
-                rr, orate = statistics.median(raw_rates), statistics.median(our_rates)
-                print(f"[{base:9}] {genome_file:18} ours {orate:8.0f} directives/s  raw thespian {rr:8.0f} tasks/s"
-                      f"  ratio {orate / rr:.3f}  (spread ours {min(our_rates):.0f}-{max(our_rates):.0f})")
-                print(f"{'':12}{'':18} latency p50/p99 ours {pct(our_lat, .5):.2f}/{pct(our_lat, .99):.2f} ms"
-                      f"  raw {pct(raw_lat, .5):.3f}/{pct(raw_lat, .99):.3f} ms"
-                      f"  events/directive {statistics.median(epd):.1f}")
-                if promos:
-                    print(f"{'':30} live promotion: {statistics.median(p['inside_ms'] for p in promos):.2f} ms "
-                          f"in the supervisor, {statistics.median(p['round_trip_ms'] for p in promos):.2f} ms "
-                          f"round trip incl. durable commit")
-                sys.stdout.flush()
+    for base in args.bases.split(","):
+        n = args.n if base == "simple" else args.n_multiproc
+        for genome_file, depth in cases:
+            raw_rates, our_rates, raw_lat, our_lat, epd, promos = [], [], [], [], [], []
+            for _ in range(args.reps):  # alternate baseline and ours in one run
+                r, lr = raw_chain_stock(base, depth, n)
+                o = ours(base, genome_file, n, tmp)
+                raw_rates.append(r)
+                raw_lat += lr
+                our_rates.append(o["rate"])
+                our_lat += o["lat"]
+                epd.append(o["events_per_directive"])
+                if o["promote"]:
+                    promos.append(o["promote"])
+            rr, orate = statistics.median(raw_rates), statistics.median(our_rates)
+            print(f"[{base:9}] {genome_file:18} ours {orate:8.0f} directives/s  raw thespian {rr:8.0f} tasks/s"
+                  f"  ratio {orate / rr:.3f}  (spread ours {min(our_rates):.0f}-{max(our_rates):.0f})")
+            print(f"{'':12}{'':18} latency p50/p99 ours {pct(our_lat, .5):.2f}/{pct(our_lat, .99):.2f} ms"
+                  f"  raw {pct(raw_lat, .5):.3f}/{pct(raw_lat, .99):.3f} ms"
+                  f"  events/directive {statistics.median(epd):.1f}")
+            if promos:
+                print(f"{'':30} live promotion: {statistics.median(p['inside_ms'] for p in promos):.2f} ms "
+                      f"in the supervisor, {statistics.median(p['round_trip_ms'] for p in promos):.2f} ms "
+                      f"round trip incl. durable commit")
+            sys.stdout.flush()
 
 
 if __name__ == "__main__":
