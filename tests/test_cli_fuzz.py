@@ -7,7 +7,7 @@ import os
 import traceback
 
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from vsm_actors.cli import main
 
@@ -45,6 +45,9 @@ def test_arbitrary_bytes_as_a_directives_file(tmp_path, data):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(option=st.sampled_from(["--timeout", "--meta", "--risk", "--class", "--capability", "--provider-option",
                                "--directive", "--provider", "--base"]), value=text_values)
+@example(option="--timeout", value="1e999")
+@example(option="--timeout", value="nan")
+@example(option="--directive", value="")
 def test_arbitrary_option_values(tmp_path, option, value):
     invoke(["run", os.path.join(GENOMES, "single_coder.yaml"), "--fresh", "-q", "--ledger",
             str(tmp_path / "opt.sqlite"), "--directive", "Add a check", option, value], tmp_path)

@@ -333,3 +333,24 @@ def _kind(value: Any) -> str:
         return "null"
     return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
             dict: "a mapping"}.get(type(value), type(value).__name__)
+
+
+class Seconds(click.ParamType):
+    """A positive, finite number of seconds (at most a year): `--timeout`."""
+
+    name = "seconds"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = float(value)
+        else:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not math.isfinite(number) or number <= 0 or number > 366 * 86400:
+            self.fail(f"{value!r} is not a positive number of seconds (at most a year)", param, ctx)
+        return number
+
+
+SECONDS = Seconds()

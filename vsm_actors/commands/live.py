@@ -25,7 +25,7 @@ from ..ledger import describe_ledger
 from ..system import (
     SUPERVISOR_NAME, Organization, OrganizationError, OrganizationGone, OrganizationTimeout, check_storable,
 )
-from .common import BadInput, build_directives, directive_options, emit_json, option_metadata, output_option
+from .common import SECONDS, BadInput, build_directives, directive_options, emit_json, option_metadata, output_option
 from .genome import read_genome
 from .provider_config import configure_providers, provider_settings
 from .results import ResultStream, result_data
@@ -178,7 +178,7 @@ def serve_cmd(genome_file, port, state_dir, fresh, if_changed) -> None:
               help="File of directives, as for `vsm run --directives`.")
 @directive_options
 @state_option
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=600.0, show_default=True,
+@click.option("--timeout", type=SECONDS, default=600.0, show_default=True,
               help="Seconds to wait for all results; what finished is printed either way.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
 @output_option

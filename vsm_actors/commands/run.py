@@ -11,7 +11,7 @@ import click
 from ..actors.protocol import ProviderSpec, RuntimeConfig
 from ..ledger import describe_ledger
 from ..system import GenomeChanged, Organization, OrganizationError, OrganizationTimeout, check_storable
-from .common import BadInput, build_directives, directive_options, option_metadata, output_option
+from .common import SECONDS, BadInput, build_directives, directive_options, option_metadata, output_option
 from .results import ResultStream
 from .genome import read_genome
 from .provider_config import configure_providers, provider_options, provider_settings
@@ -59,7 +59,7 @@ def install_signal_shutdown() -> None:
 @click.option("--fresh", is_flag=True, help="Start GENOME_FILE as it is, ignoring the ledger's champion (a file that "
               "changed starts a new lineage).")
 @click.option("--resume", is_flag=True, help="Keep the ledger's evolved champion even if GENOME_FILE changed since.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=600.0, show_default=True,
+@click.option("--timeout", type=SECONDS, default=600.0, show_default=True,
               help="Seconds to wait for all results; what finished is printed either way.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr (by default a live bar on a terminal, "
               "else a line every 5 s and at the end).")
