@@ -77,3 +77,23 @@ def test_a_bad_timeout_is_a_usage_error(tmp_path, value):
     proc = subprocess.run([sys.executable, "-m", "vsm_actors", "run", str(tmp_path / "one.yaml"), "--directive", "x",
                            "--timeout", value], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert proc.returncode == 2 and "--timeout" in proc.stderr and not (tmp_path / "vsm-ledger.sqlite").exists()
+
+
+def test_vsm_down_during_a_send_returns_the_send_with_what_finished(tmp_path):
+    from test_live_cli import vsm as live_vsm
+    (tmp_path / "slow.yaml").write_text(SLOW)
+    genome = os.path.join(os.path.dirname(__file__), "..", "genomes", "single_coder.yaml")
+    live_vsm(tmp_path, "up", genome, "--provider", "scripted", "--script", str(tmp_path / "slow.yaml"),
+             "--provider-option", "sleep=true")
+    try:
+        (tmp_path / "work.txt").write_text("".join(f"Add feature {n}\n" for n in range(40)))
+        sender = subprocess.Popen([sys.executable, "-m", "vsm_actors", "send", "--directives",
+                                   str(tmp_path / "work.txt"), "-o", "jsonl"], cwd=tmp_path,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = sender.stdout.readline()
+        assert json.loads(first)["ok"]
+    finally:
+        live_vsm(tmp_path, "down", check=False)
+    rest, stderr = sender.communicate(timeout=120)
+    assert sender.returncode == 1 and "the organization stopped" in stderr and "Traceback" not in stderr
+    assert "of 40 directives finished" in stderr
