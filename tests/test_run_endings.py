@@ -97,3 +97,22 @@ def test_vsm_down_during_a_send_returns_the_send_with_what_finished(tmp_path):
     rest, stderr = sender.communicate(timeout=120)
     assert sender.returncode == 1 and "the organization stopped" in stderr and "Traceback" not in stderr
     assert "of 40 directives finished" in stderr
+
+
+def test_resume_continues_where_an_interrupted_run_stopped(tmp_path):
+    proc = start(tmp_path)
+    assert json.loads(proc.stdout.readline())["ok"]
+    proc.send_signal(signal.SIGINT)
+    first_out, _ = proc.communicate(timeout=120)
+    first = 1 + len([line for line in first_out.splitlines() if line.strip()])
+    again = start(tmp_path, "--resume")
+    out, stderr = again.communicate(timeout=180)
+    assert again.returncode == 0, stderr
+    assert f"resuming: {first} of 30 directives finished in an earlier run" in stderr
+    assert len(out.splitlines()) == 30 - first
+    with open_ledger(str(tmp_path / "l.sqlite"), read_only=True) as ledger:
+        events = list(ledger.events(EventQuery()))
+    answered = {e.directive_id for e in events if e.storage_key == "task_result_received" and e.node_id == "root"}
+    keys = [e.payload["metadata"]["run_directive_key"] for e in events
+            if e.storage_key == "directive_accepted" and e.directive_id in answered]
+    assert len(keys) == len(set(keys)) == 30  # every line of the file answered exactly once across both runs

@@ -84,3 +84,35 @@ class ResultStream:
         self.progress.close()
         if self.output == "json":
             emit_json([result_data(d) for d in dones])
+
+
+# -- resuming an interrupted run -----------------------------------------------------------------
+
+KEY = "run_directive_key"
+
+
+def keyed(items, source: str) -> list:
+    """Each directive with a key naming its place in this command's input (source, position,
+    text), so `--resume` can tell which a previous run of the same input finished."""
+    import hashlib
+    from attrs import evolve
+    out = []
+    for n, item in enumerate(items):
+        digest = hashlib.sha256(f"{source}\0{n}\0{item.title}\0{item.body}".encode("utf-8", "replace")).hexdigest()
+        out.append(evolve(item, metadata={**item.metadata, KEY: digest[:20]}))
+    return out
+
+
+def finished_keys(org) -> set[str]:
+    """The keys of directives this organization's ledger shows answered at the root."""
+    from ..core.model.events import LedgerEventKind
+    from ..ledger import EventQuery
+    root = org.status().genome.root_node_id
+    answered = {e.directive_id for e in org.read_ledger("events", EventQuery(
+        kinds=(LedgerEventKind.TaskResultReceived,), node_id=root))}
+    keys = set()
+    for event in org.read_ledger("events", EventQuery(kinds=(LedgerEventKind.DirectiveAccepted,))):
+        metadata = event.payload.get("metadata", {}) if isinstance(event.payload, dict) else {}
+        if event.directive_id in answered and KEY in metadata:
+            keys.add(metadata[KEY])
+    return keys

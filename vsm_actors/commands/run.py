@@ -12,7 +12,7 @@ from ..actors.protocol import ProviderSpec, RuntimeConfig
 from ..ledger import describe_ledger
 from ..system import GenomeChanged, Organization, OrganizationError, OrganizationTimeout, check_storable
 from .common import SECONDS, BadInput, build_directives, directive_options, option_metadata, output_option
-from .results import ResultStream
+from .results import KEY, ResultStream, finished_keys, keyed
 from .genome import read_genome
 from .provider_config import configure_providers, provider_options, provider_settings
 
@@ -58,7 +58,8 @@ def install_signal_shutdown() -> None:
               help="simple: in-process actors; multiproc: one process per actor on 127.0.0.1.")
 @click.option("--fresh", is_flag=True, help="Start GENOME_FILE as it is, ignoring the ledger's champion (a file that "
               "changed starts a new lineage).")
-@click.option("--resume", is_flag=True, help="Keep the ledger's evolved champion even if GENOME_FILE changed since.")
+@click.option("--resume", is_flag=True, help="Continue: keep the ledger's evolved champion even if GENOME_FILE "
+              "changed since, and skip the directives an earlier run of the same input finished.")
 @click.option("--timeout", type=SECONDS, default=600.0, show_default=True,
               help="Seconds to wait for all results; what finished is printed either way.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr (by default a live bar on a terminal, "
@@ -79,12 +80,20 @@ def run_cmd(genome_file, directives, directives_file, meta, task_class, risk, ca
         except ValueError as exc:
             raise BadInput(f"directive {n}: {exc}") from None
     install_signal_shutdown()
-    stream = ResultStream(items, output, quiet=quiet, label="run")
+    items = keyed(items, os.path.abspath(directives_file) if directives_file else "--directive")
     try:
         with Organization.start(genome, config, base=base, restore=not fresh, timeout=60,
                                 if_changed=boot_mode(fresh, resume)) as org:
             if org.booted.restored:
                 click.echo(f"restored champion genome {org.booted.genome_id} from {describe_ledger(ledger)}", err=True)
+            if resume:  # continue where an earlier run of the same input stopped
+                done_before = finished_keys(org)
+                left = [d for d in items if d.metadata[KEY] not in done_before]
+                if len(left) < len(items):
+                    click.echo(f"resuming: {len(items) - len(left):,} of {len(items):,} directives finished "
+                               "in an earlier run", err=True)
+                items = left
+            stream = ResultStream(items, output, quiet=quiet, label="run")
             try:
                 dones = org.run_many(items, timeout, on_done=stream)
             except (KeyboardInterrupt, OrganizationTimeout) as exc:
