@@ -88,31 +88,30 @@ class ResultStream:
 
 # -- resuming an interrupted run -----------------------------------------------------------------
 
-KEY = "run_directive_key"
+def directive_key(title: str, body: str, metadata: dict) -> str:
+    """What makes two directives the same work: their text and metadata (ids are new each run)."""
+    return json.dumps([title, body, sorted((metadata or {}).items())], ensure_ascii=False)
 
 
-def keyed(items, source: str) -> list:
-    """Each directive with a key naming its place in this command's input (source, position,
-    text), so `--resume` can tell which a previous run of the same input finished."""
-    import hashlib
-    from attrs import evolve
-    out = []
-    for n, item in enumerate(items):
-        digest = hashlib.sha256(f"{source}\0{n}\0{item.title}\0{item.body}".encode("utf-8", "replace")).hexdigest()
-        out.append(evolve(item, metadata={**item.metadata, KEY: digest[:20]}))
-    return out
-
-
-def finished_keys(org) -> set[str]:
-    """The keys of directives this organization's ledger shows answered at the root."""
+def not_yet_finished(org, items) -> list:
+    """`items` without those an earlier run answered: the ledger's answered directives are counted
+    by content, and each counted one skips one equal item, in order."""
+    from collections import Counter
     from ..core.model.events import LedgerEventKind
     from ..ledger import EventQuery
     root = org.status().genome.root_node_id
     answered = {e.directive_id for e in org.read_ledger("events", EventQuery(
         kinds=(LedgerEventKind.TaskResultReceived,), node_id=root))}
-    keys = set()
+    done = Counter()
     for event in org.read_ledger("events", EventQuery(kinds=(LedgerEventKind.DirectiveAccepted,))):
-        metadata = event.payload.get("metadata", {}) if isinstance(event.payload, dict) else {}
-        if event.directive_id in answered and KEY in metadata:
-            keys.add(metadata[KEY])
-    return keys
+        p = event.payload if isinstance(event.payload, dict) else {}
+        if event.directive_id in answered:
+            done[directive_key(p.get("title", ""), p.get("body", ""), p.get("metadata", {}))] += 1
+    left = []
+    for item in items:
+        key = directive_key(item.title, item.body, item.metadata)
+        if done[key] > 0:
+            done[key] -= 1
+        else:
+            left.append(item)
+    return left

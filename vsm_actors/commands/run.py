@@ -12,7 +12,7 @@ from ..actors.protocol import ProviderSpec, RuntimeConfig
 from ..ledger import describe_ledger
 from ..system import GenomeChanged, Organization, OrganizationError, OrganizationTimeout, check_storable
 from .common import SECONDS, BadInput, build_directives, directive_options, option_metadata, output_option
-from .results import KEY, ResultStream, finished_keys, keyed
+from .results import ResultStream, not_yet_finished
 from .genome import read_genome
 from .provider_config import configure_providers, provider_options, provider_settings
 
@@ -80,15 +80,13 @@ def run_cmd(genome_file, directives, directives_file, meta, task_class, risk, ca
         except ValueError as exc:
             raise BadInput(f"directive {n}: {exc}") from None
     install_signal_shutdown()
-    items = keyed(items, os.path.abspath(directives_file) if directives_file else "--directive")
     try:
         with Organization.start(genome, config, base=base, restore=not fresh, timeout=60,
                                 if_changed=boot_mode(fresh, resume)) as org:
             if org.booted.restored:
                 click.echo(f"restored champion genome {org.booted.genome_id} from {describe_ledger(ledger)}", err=True)
             if resume:  # continue where an earlier run of the same input stopped
-                done_before = finished_keys(org)
-                left = [d for d in items if d.metadata[KEY] not in done_before]
+                left = not_yet_finished(org, items)
                 if len(left) < len(items):
                     click.echo(f"resuming: {len(items) - len(left):,} of {len(items):,} directives finished "
                                "in an earlier run", err=True)
