@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .commands.genome import genome_group
-from .commands import ledger_tree, ledger_views  # noqa: F401  (they add commands to the ledger group)
+from .commands import ledger_plot, ledger_tree, ledger_views  # noqa: F401  (they add commands to the ledger group)
 from .commands.ledger import ledger_group
 from .commands.live import LIVE_COMMANDS
 from .commands.run import run_cmd
