@@ -17,9 +17,9 @@ from attrs import evolve
 
 from .actors.protocol import (
     ApplyPatches, Boot, Booted, DirectiveDone, EvolutionCommand, EvolutionReply, LedgerAnswer, LedgerRead, LedgerReady, PatchesApplied, RootMoved, RuntimeConfig,
-    EventRecorded, RecordEvent, SignalApplied, SignalNode, StatusReply, StatusRequest, Stop, Stopped, SubmitDirective,
+    StatusReply, StatusRequest, Stop, Stopped, SubmitDirective,
 )
-from .actors.protocol import DeliverEnvelope, Delivered
+from .actors.protocol_control import DeliverEnvelope, Delivered, EventRecorded, RecordEvent, SignalApplied, SignalNode
 from ._posix import bind_forks_to_owner, kill_session
 from .actors.runtime import TimeOrderedIds
 from .actors.supervisor import OrganizationActor

@@ -13,7 +13,7 @@ from vsm_actors.core.control.commands import (
     command_event, decide_management, genome_denials, is_relay, refusal, relay_envelope, relay_event, stamped,
     task_from_command,
 )
-from vsm_actors.core.control.coordination import REJECTED_EVENT, annotate_incoming
+from vsm_actors.core.control.lineage import REJECTED_EVENT, annotate_incoming
 from vsm_actors.core.control.harness import NotExecutable, check_executable
 from vsm_actors.core.control.routing import RoutingError, choose_child, required_capabilities
 from vsm_actors.core.model.capability import LeafOperationSpec

@@ -13,9 +13,11 @@ from attrs import evolve
 from hypothesis import given, settings, strategies as st
 
 from vsm_actors.core.control.coordination import (
-    DAMPENING_POLICY, HANDOFF_EVENT, HORIZON, REJECTED_EVENT, SIGNAL_EVENT, WINDOW, CoordinationState,
-    CoordinationSummary, annotate_incoming, annotate_outbound, dampening_event, decide_handoff, decide_signal,
-    kind_name, needs_dampening, relayed_metadata, summarize,
+    DAMPENING_POLICY, HORIZON, SIGNAL_EVENT, WINDOW, CoordinationState, CoordinationSummary, dampening_event,
+    decide_signal, kind_name, needs_dampening, summarize,
+)
+from vsm_actors.core.control.lineage import (
+    HANDOFF_EVENT, REJECTED_EVENT, annotate_incoming, annotate_outbound, decide_handoff, relayed_metadata,
 )
 from vsm_actors.core.control.ledger_events import EventFactory
 from vsm_actors.core.control.resources import EpochAccount, allocate

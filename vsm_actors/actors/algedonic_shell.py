@@ -15,7 +15,7 @@ from ..core.model.channel import ChannelPriority, VsmChannelType
 from ..core.model.messages import MessageEnvelope
 from ..core.evolution.controller import freeze
 from ..core.model.payloads import AlgedonicSignal
-from .protocol import SignalApplied, SignalNode
+from .protocol_control import SignalApplied, SignalNode
 
 
 class AlgedonicNode:

@@ -23,14 +23,14 @@ from ..core.control.commands import (
     refusal, relay_envelope, relay_event, stamped, task_from_command,
 )
 from ..core.control.coordination import (
-    MAPPED_DAMPENING, MAPPED_HANDOFF, CoordinationState, CoordinationSummary, annotate_incoming, dampening_event,
-    decide_handoff, decide_signal,
+    MAPPED_DAMPENING, CoordinationState, CoordinationSummary, dampening_event, decide_signal,
 )
+from ..core.control.lineage import MAPPED_HANDOFF, annotate_incoming, decide_handoff
 from ..core.control.routing import result_envelope
 from ..core.model.messages import MessageEnvelope
 from ..core.model.payloads import Command, ManagementOperationDirective, OperationHandoff, System2CoordinationSignal
 from ..core.model.task import TaskPacket, TaskResult
-from .protocol import DeliverEnvelope, Delivered
+from .protocol_control import DeliverEnvelope, Delivered
 
 
 class CoordinationNode:

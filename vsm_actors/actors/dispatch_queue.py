@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from attrs import evolve
 
-from ..core.control.coordination import annotate_outbound, relayed_metadata
+from ..core.control.lineage import annotate_outbound, relayed_metadata
 from ..core.control.routing import RoutingError, choose_child, has_room, result_envelope, routed_task_envelope
 from ..core.model.task import TaskPacket, TaskResult
 

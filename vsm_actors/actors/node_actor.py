@@ -8,7 +8,6 @@ effects) and turns them into failed results and ledger events.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -25,19 +24,16 @@ from ..core.control.mapping import (
     MAPPED_SINGLE_TASK, MAPPED_SPLIT_ROOT, SPLIT_POLICY, DirectiveTaskMapper, decompose, wants_decomposition,
 )
 from ..core.model.messages import MessageEnvelope
-from ..core.control.prompt import build_instructions
 from ..core.control.routing import result_envelope
 from ..core.model.task import Directive, TaskPacket, TaskResult
-from ..core.model.variants import debug_name
-from ..providers import ModelProviderError, ModelRequest, runs_off_thread
+from ..providers import ModelProviderError, runs_off_thread
 from .algedonic_shell import AlgedonicNode
 from .base import VsmActor
 from .coordination_shell import CoordinationNode
 from .dispatch_queue import DispatchQueue, OutstandingTasks
 from .evolution_shell import EvolvingNode
-from .leaf_providers import leaf_provider
+from .leaf_calls import LeafCalls
 from .leaf_worker import POLL_PAYLOAD, OffThreadCalls
-from ..core.world import is_specialist, team_operations
 from .protocol import (
     ChildRestarted, DirectiveDone, EventsFlushed, FlushEvents, GenomeAck, GenomeChanged, LedgerWrite, NodeReady,
     NodeSetup, ResultWithEvents, SubmitDirective,
@@ -47,7 +43,7 @@ from .runtime import Services
 log = logging.getLogger("vsm.node")
 
 
-class NodeActor(EvolvingNode, AlgedonicNode, CoordinationNode, DispatchQueue, OffThreadCalls, VsmActor):
+class NodeActor(EvolvingNode, AlgedonicNode, CoordinationNode, DispatchQueue, LeafCalls, OffThreadCalls, VsmActor):
     def __init__(self) -> None:
         super().__init__()
         self.node_id: str | None = None
@@ -297,46 +293,6 @@ class NodeActor(EvolvingNode, AlgedonicNode, CoordinationNode, DispatchQueue, Of
             return self.on_result(result, up, [])
         self.send_up(target, up, events, traces=(trace,), observed=(trace,))
 
-    def provider_for(self):
-        if self.provider is None:
-            self.provider_spec, self.provider = leaf_provider(self.provider_spec, self.config, self.genome.node(self.node_id))
-        return self.provider
-
-    def complete(self, request: ModelRequest):
-        return self.provider_for().complete(request)
-
-    def request_for(self, node, task: TaskPacket) -> ModelRequest:
-        return ModelRequest(model=node.model, instructions=self.instructions(node),
-                            input=self.services.to_json_text(task), metadata={
-                                "node_id": node.id, "node_name": node.name, "task_id": task.id,
-                                "task_title": task.title, "directive_id": task.directive_id or "",
-                                "task_class": task.metadata.get("task_class", ""),
-                                **_world_facts(self.genome, node.id, task.metadata.get("task_class", "")),
-                                "operation_kind": debug_name(node.leaf_operation.kind) if node.leaf_operation.kind else ""})
-
-    def outcome(self, node, response, error: Exception | None, measured_ms: int) -> Outcome:
-        """What the provider's answer (or error) says; latency is the provider's own figure, else ours."""
-        if error is not None:
-            return Outcome(error=str(error), provider=self.provider_spec.name, model=node.model.model,
-                           latency_ms=measured_ms)
-        raw = response.raw if isinstance(response.raw, dict) else {}
-        usage = response.usage
-        return Outcome(
-            output_text=response.output_text, input_tokens=usage.input_tokens if usage else 0,
-            output_tokens=usage.output_tokens if usage else 0, latency_ms=response.latency_ms or measured_ms,
-            files_touched=tuple(str(f) for f in raw.get("files_touched", ()) if isinstance(f, str)),
-            artifacts=tuple(_artifact_text(a) for a in raw.get("artifacts", ())),
-            provider=self.provider_spec.name, model=node.model.model,
-            merged=_flag(raw, "merged"), tests_passed=_flag(raw, "tests_passed"), review_passed=_flag(raw, "review_passed"),
-        )
-
-    def instructions(self, node) -> str:
-        """The node's system prompt, rebuilt only when the node changes (a patch replaces the
-        frozen node object; equal objects make equal prompts)."""
-        if self._instructions[0] is not node:
-            self._instructions = (node, build_instructions(node))
-        return self._instructions[1]
-
     # -- shared --------------------------------------------------------------------------------
 
     def fail_envelope(self, env: MessageEnvelope, error: str) -> None:
@@ -387,23 +343,8 @@ class NodeActor(EvolvingNode, AlgedonicNode, CoordinationNode, DispatchQueue, Of
         self.tell(address, ResultWithEvents(envelope=up, events=events, traces=traces, observed=observed))
 
 
-def _world_facts(genome, node_id: str, task_class: str) -> dict[str, str]:
-    """What a world-aware provider (a simulation) may want to know about the leaf asking."""
-    return {"task_specialist": "true" if is_specialist(genome, node_id, task_class) else "false",
-            "team_operations": ",".join(sorted(team_operations(genome, node_id)))}
-
-
 def _ms_since(t0: float) -> int:
     return int((time.perf_counter() - t0) * 1000)
-
-
-def _flag(raw: dict, key: str) -> bool | None:
-    value = raw.get(key)
-    return value if isinstance(value, bool) else None
-
-
-def _artifact_text(value) -> str:
-    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
 
 _FLUSH = "vsm.flush-held-events"

@@ -256,22 +256,6 @@ class LedgerLoadEvolution:
     metasystems: tuple[str, ...] = ()
 
 
-@frozen(kw_only=True)
-class SignalNode:
-    """Client -> supervisor -> the metasystem over `node_id` (the root for itself): an algedonic
-    signal, answered by SignalApplied."""
-
-    node_id: str
-    signal: object          # core.model.payloads.AlgedonicSignal
-    reply_to: object = None
-
-
-@frozen(kw_only=True)
-class SignalApplied:
-    node_id: str
-    actions: tuple[str, ...] = ()
-    paused: tuple[str, ...] = ()   # targets paused at that node now
-    error: str | None = None
 
 
 @frozen(kw_only=True)
@@ -396,40 +380,3 @@ class LedgerRead:
 class LedgerAnswer:
     value: object = None
     error: str | None = None
-
-
-@frozen(kw_only=True)
-class DeliverEnvelope:
-    """Client -> supervisor -> node `node_id`: handle `envelope` as if it arrived on its channel
-    (a command, a System 2 signal, a handoff, a management directive, a task...), answered by
-    Delivered. With `await_results`, a result the node gets back for the work it routed under
-    the envelope's correlation comes as a DirectiveDone (directive id "") as well."""
-
-    node_id: str
-    envelope: MessageEnvelope
-    reply_to: object = None
-    await_results: bool = True
-
-
-@frozen(kw_only=True)
-class Delivered:
-    node_id: str
-    envelope_id: str
-    correlation_id: str = ""
-    awaiting: bool = False   # a DirectiveDone with this correlation id follows (or came already)
-    error: str | None = None
-    done: object = None      # that DirectiveDone, filled in by Organization.deliver
-
-
-@frozen(kw_only=True)
-class RecordEvent:
-    """Client -> supervisor: one event of the client's own (`run_interrupted`), answered by
-    EventRecorded once committed."""
-
-    name: str
-    payload: dict = field(factory=dict)
-
-
-@frozen(kw_only=True)
-class EventRecorded:
-    name: str

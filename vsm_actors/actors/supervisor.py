@@ -30,9 +30,9 @@ from .protocol import (
     ApplyPatches, Boot, Booted, ChildRestarted, EvolutionLoaded, GenomeAck, GenomeChanged, LedgerLoadChampion,
     LedgerLoadEvolution, LedgerOpen, LedgerReady,
     EventsFlushed, FlushEvents, LedgerClose, LedgerClosed, LedgerWrite, NodeReady, NodeSetup, PatchesApplied,
-    RootMoved, SignalApplied, SignalNode, StatusReply, StatusRequest, Stop, Stopped, SubmitDirective,
+    RootMoved, StatusReply, StatusRequest, Stop, Stopped, SubmitDirective,
 )
-from .protocol import DeliverEnvelope, Delivered, EventRecorded, RecordEvent
+from .protocol_control import DeliverEnvelope, Delivered, EventRecorded, RecordEvent, SignalApplied, SignalNode
 from .runtime import Services
 from .evolution_shell import evolving_controllers
 from ..core.evolution.restore import choose_boot

@@ -35,7 +35,8 @@ from ..model.ids import IdFactory, TaskId
 from ..model.messages import MessageEnvelope
 from ..model.payloads import Command, ManagementOperationDirective
 from ..model.task import RiskClass, TaskPacket
-from .coordination import kind_name, rejected
+from .coordination import kind_name
+from .lineage import rejected
 from .routing import required_capabilities
 
 COMMAND_EVENT = "command_received"
