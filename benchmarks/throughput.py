@@ -269,12 +269,15 @@ def bytes_bench(n: int, tmp: Path, top: int = 5) -> None:
                                " GROUP BY kind ORDER BY 3 DESC").fetchall()
             traces, trace_bytes = db.execute(
                 "SELECT COUNT(*), COALESCE(SUM(LENGTH(CAST(trace_json AS BLOB))), 0) FROM task_traces").fetchone()
+            blobs, blob_bytes = db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(body)), 0) FROM ledger_blobs").fetchone()
         events = sum(c for _, c, _ in kinds)
         event_bytes = sum(b for _, _, b in kinds)
         print(f"{'':30} ledger_events.event_json {event_bytes / n:7,.0f} bytes/directive ({events / n:.1f} events"
               f" of {len(kinds)} kinds), task_traces.trace_json {trace_bytes / n:,.0f} ({traces / n:.1f} traces),")
-        print(f"{'':30} the rest (other columns, trace_nodes, indexes, free space in pages)"
-              f" {(size - event_bytes - trace_bytes) / n:,.0f}; top {top} kinds of event_json:")
+        print(f"{'':30} ledger_blobs.body (long texts once, compressed) {blob_bytes / n:,.0f} ({blobs / n:.1f} texts),"
+              f" the rest (other columns, trace_nodes, indexes, free space in pages)"
+              f" {(size - event_bytes - trace_bytes - blob_bytes) / n:,.0f}; top {top} kinds of event_json:")
         for kind, count, total in kinds[:top]:
             print(f"{'':32} {kind:28} {total / n:7,.0f} bytes/directive  {count / n:5.2f} events x "
                   f"{total / count:6,.0f} bytes  ({total / size:.0%} of the file)")

@@ -46,9 +46,9 @@ def test_a_directive_completes_after_every_level_recorded_it(tmp_path, genomes_d
             assert done.ok
             with open_ledger(str(ledger_path)) as ledger:
                 kinds = sorted(e.storage_key for e in ledger.events(EventFilter(directive_id=done.directive_id)))
-            # the root, two teams and the leaf: three routings, three results received
+            # the root, two teams and the leaf: three routings, three results received, one ending
             assert kinds == sorted(["directive_accepted", "task_mapped", *["task_routed"] * 3,
-                                    "trace_written", *["task_result_received"] * 3])
+                                    "trace_written", *["task_result_received"] * 3, "other:directive_completed"])
 
 
 def test_a_stopping_organization_collects_events_still_held(tmp_path, genomes_dir):

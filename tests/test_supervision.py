@@ -146,3 +146,66 @@ def test_an_idle_organization_stops_without_anything_left_to_kill(tmp_path, geno
             assert all(d.ok for d in org.run_many([make_directive(f"quick {i}") for i in range(300)], timeout=120))
     assert not set().union(*(session_members(s) for s in sessions))
     assert not [r for r in caplog.records if "outlived" in r.getMessage()]
+
+
+def test_a_directive_in_flight_when_the_root_dies_is_answered(tmp_path, genomes_dir):
+    """The root's memory of what it owes its clients dies with it: the directive it had in flight
+    is answered from the ledger with a failure saying why, once, long before the client's timeout."""
+    script, marker = tmp_path / "slow_once.py", tmp_path / "started"
+    script.write_text(SLOW_ONCE)
+    provider = ProviderSpec(name="command", options={"argv": [sys.executable, str(script), str(marker)],
+                                                     "workspace": str(tmp_path), "timeout_seconds": 120})
+    ledger_path = tmp_path / "ledger.sqlite"
+    config = RuntimeConfig(ledger_url=str(ledger_path), provider=provider, watchdog_seconds=0.5)
+    genome = load_genome(genomes_dir / "two_level.yaml")
+    with Organization.start(genome, config, base="multiproc", restore=False) as org:
+        directive = org.submit("Write the slow thing")
+        wait_for(marker.exists, 30, "the leaf to start executing")
+        root_pid = org.status().pids["root"]
+        killed_at = time.monotonic()
+        os.kill(root_pid, signal.SIGKILL)
+        (done,) = org.wait([directive], timeout=60)
+        answered_after = time.monotonic() - killed_at
+        assert not done.ok and "root restarted" in done.error
+        # the coder still runs the old call; the reviewer takes new work from the new root
+        assert org.run("Please review PR 12").ok
+    assert answered_after < 10.0, f"answered {answered_after:.1f}s after the root died"
+    failed = events_named(ledger_path, "directive_failed")
+    assert [e.directive_id for e in failed] == [directive.id]
+    assert "send it again" in failed[0].payload["error"]
+    completed = events_named(ledger_path, "directive_completed")
+    assert directive.id not in {e.directive_id for e in completed}
+
+
+def test_a_node_past_its_restart_intensity_is_paused_until_resumed(tmp_path, genomes_dir):
+    """OTP's restart intensity: the second death within the period is not restarted; the metasystem
+    above pauses the node with a pain signal, and a resume brings it back."""
+    from datetime import datetime, timezone
+
+    from vsm_actors.core.model.payloads import (
+        AlgedonicOverridePolicy, AlgedonicSignal, AlgedonicSourceKind, AlgedonicValence)
+
+    ledger_path = tmp_path / "ledger.sqlite"
+    config = RuntimeConfig(ledger_url=str(ledger_path), watchdog_seconds=0.2, restart_intensity=1,
+                           restart_period_seconds=300)
+    genome = load_genome(genomes_dir / "single_coder.yaml")
+    leaf = "primary-code-service"
+    with Organization.start(genome, config, base="multiproc", restore=False) as org:
+        first = org.status().pids[leaf]
+        os.kill(first, signal.SIGKILL)
+        second = wait_for(lambda: (lambda p: p if p not in (None, first) else None)(org.status().pids.get(leaf)),
+                          15, "the first restart")
+        os.kill(second, signal.SIGKILL)
+        (gave_up,) = wait_for(lambda: events_named(ledger_path, "node_restart_intensity_exceeded"), 15,
+                              "the supervisor to give up on the leaf")
+        assert gave_up.payload["node_id"] == leaf and gave_up.payload["node_kind"] == "leaf"
+        assert wait_for(lambda: events_named(ledger_path, "algedonic_subtree_paused"), 15, "the pause")
+        assert org.status().restarts[leaf] == 1 and leaf not in org.status().pids
+        resume = AlgedonicSignal(source=AlgedonicSourceKind.User, valence=AlgedonicValence.Pleasure, severity=1,
+                                 message="fixed", override_policy=AlgedonicOverridePolicy(resume_subtree=True),
+                                 created_at=datetime.now(timezone.utc))
+        org.signal(leaf, resume)
+        wait_for(lambda: org.status().pids.get(leaf) not in (None, second), 15, "the leaf to come back")
+        assert org.run("after the resume").ok
+    restarted = [e.payload["reason"] for e in events_named(ledger_path, "node_restarted")]
+    assert len(restarted) == 2 and "resumed" in restarted[1]

@@ -19,7 +19,9 @@ from .actors.protocol import (
     ApplyPatches, Boot, Booted, DirectiveDone, EvolutionCommand, EvolutionReply, LedgerAnswer, LedgerRead, LedgerReady, PatchesApplied, RootMoved, RuntimeConfig,
     StatusReply, StatusRequest, Stop, Stopped, SubmitDirective,
 )
-from .actors.protocol_control import DeliverEnvelope, Delivered, EventRecorded, RecordEvent, SignalApplied, SignalNode
+from .actors.protocol_control import (
+    DeliverEnvelope, Delivered, EventRecorded, RecordEvent, RecoverDirectives, SignalApplied, SignalNode,
+)
 from ._posix import bind_forks_to_owner, kill_session
 from .actors.runtime import TimeOrderedIds
 from .actors.supervisor import OrganizationActor
@@ -100,6 +102,7 @@ class Organization:
         self.asys, self.supervisor, self.booted = asys, supervisor, booted
         self.owns_system, self.timeout = owns_system, timeout
         self._stash: list = []
+        self._sent_to_root: dict[str, None] = {}  # directives sent straight to the root, not yet answered
         self._gc_threshold: tuple | None = None
         self._sessions: set[int] = set()  # the actor system's process session (TCP base)
         # directives go straight to the root (one hop fewer); an attached client has no root and
@@ -175,6 +178,8 @@ class Organization:
         be stored (not UTF-8, e.g. a lone surrogate) is a ValueError here, before anything is sent."""
         item = directive if isinstance(directive, Directive) else make_directive(directive)
         check_storable(item, self.limits)
+        if self.root is not None:
+            self._sent_to_root[item.id] = None
         self.asys.tell(self.root or self.supervisor, SubmitDirective(directive=item))
         return item
 
@@ -276,8 +281,13 @@ class Organization:
             if isinstance(m, LedgerReady) and m.error:
                 raise OrganizationError(m.error)
             if isinstance(m, RootMoved):
+                # the root died: whatever it had of ours is answered from the ledger (a failure
+                # for each it had not finished), by way of the supervisor
                 self.root = m.root
+                self.asys.tell(self.supervisor, RecoverDirectives(directive_ids=tuple(self._sent_to_root)))
                 continue
+            if isinstance(m, DirectiveDone):
+                self._sent_to_root.pop(m.directive_id, None)
             if wanted(m):
                 got.append(m)
                 if each is not None:

@@ -55,7 +55,7 @@ def test_sqlite_pragmas_and_schema_version(tmp_path) -> None:
     assert pragmas == {"journal_mode": "wal", "synchronous": 1, "foreign_keys": 1, "busy_timeout": 5000}
     ledger.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
         conn.execute("UPDATE schema_version SET version = 99")
     with pytest.raises(LedgerError, match="schema version 99"):
         PeeweeLedger(str(path))

@@ -16,10 +16,11 @@ import os
 import time
 from datetime import timedelta
 
+from attrs import evolve
 from thespian.actors import ActorExitRequest, WakeupMessage
 
 from ..ledger import MEMORY_URL, open_ledger
-from ..core.model.events import LedgerEvent
+from ..core.model.events import EventFilter, LedgerEvent
 from ..core.model.variants import Other
 from ..ledger._rows import storable_parts
 from ..ledger.base import write_state
@@ -27,8 +28,10 @@ from ..ledger.base import utc_now
 from ..ledger.writer import WriterProcess
 from .base import VsmActor
 from ..ledger.evolution_state import load_evolution, load_pauses
+from ..core.control.recovery import correlation_of, is_answered
+from .protocol_control import SettleDirectives
 from .protocol import (
-    READABLE, EvolutionLoaded, LedgerAnswer, LedgerRead, LedgerClose, LedgerClosed, LedgerLoadChampion, LedgerLoadEvolution, LedgerOpen, LedgerReady,
+    READABLE, DirectiveDone, EvolutionLoaded, LedgerAnswer, LedgerRead, LedgerClose, LedgerClosed, LedgerLoadChampion, LedgerLoadEvolution, LedgerOpen, LedgerReady,
     LedgerWrite,
 )
 
@@ -101,6 +104,22 @@ class LedgerActor(VsmActor):
             self.send(msg.reply_to or sender, LedgerAnswer(value=getattr(self.ledger, msg.method)(*msg.args)))
         except Exception as exc:  # noqa: BLE001 - the reader gets the error
             self.send(msg.reply_to or sender, LedgerAnswer(error=str(exc)))
+
+    def receiveMsg_SettleDirectives(self, msg: SettleDirectives, sender) -> None:
+        """After everything sent before is committed, answer each in-doubt directive the ledger
+        has no ending for (a root died with it): its failure event, then the client's reply."""
+        try:
+            self.flush_pending()
+            for reply_to, failed in msg.candidates:
+                known = self.ledger.events(EventFilter(directive_id=failed.directive_id))
+                if is_answered(known):
+                    continue
+                failed = evolve(failed, correlation_id=correlation_of(known, failed.directive_id))
+                done = DirectiveDone(directive_id=failed.directive_id, correlation_id=failed.correlation_id,
+                                     results=(), error=failed.payload["error"])
+                self.receiveMsg_LedgerWrite(LedgerWrite(events=(failed,), then=done, to=reply_to), sender)
+        except Exception:  # noqa: BLE001 - the clients still time out as before; say why here
+            log.exception("could not settle the directives of a restarted root")
 
     def flush_pending(self) -> None:
         """Commit what is buffered or at the writer, so a read sees it."""

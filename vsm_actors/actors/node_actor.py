@@ -20,6 +20,7 @@ from ..core.model.channel import VsmChannelType
 from ..core.model.events import LedgerEventKind
 from ..core.control.harness import NotExecutable, Outcome, check_executable, finish
 from ..core.control.ledger_events import EventFactory
+from ..core.control.seen_ids import SeenIds
 from ..core.control.mapping import (
     MAPPED_SINGLE_TASK, MAPPED_SPLIT_ROOT, SPLIT_POLICY, DirectiveTaskMapper, decompose, wants_decomposition,
 )
@@ -50,7 +51,7 @@ class NodeActor(EvolvingNode, AlgedonicNode, CoordinationNode, DispatchQueue, Le
         self.genome = None
         self.directory: dict = {}
         self.provider = None
-        self.executed: set[str] = set()          # leaf: task ids ever started (at-most-once)
+        self.executed = SeenIds()                # leaf: task ids started, newest 10,000 (at-most-once)
         self.outstanding = OutstandingTasks()    # metasystem: task id -> (child id, envelope)
         self.queued: list = []                   # metasystem: (task, envelope) waiting for a child with room
         self.pending: dict[str, dict] = {}       # root: correlation id -> directive bookkeeping
@@ -109,7 +110,8 @@ class NodeActor(EvolvingNode, AlgedonicNode, CoordinationNode, DispatchQueue, Le
                                                task_id=task_id)])
                 self.tell(self.directory.get(child_id), again)
             else:
-                error = f"leaf process of {child_id} died while executing the task"
+                kind = "leaf" if self.genome.node(child_id).is_leaf else "metasystem"
+                error = f"{kind} process of {child_id} died while the task was in it"
                 self.record([self.events.other("task_failed_after_crash", {"task_id": task_id, "child_node_id": child_id,
                                                                            "error": error}, task_id=task_id)])
                 result = TaskResult.failed(task_id, child_id, "worker process died", error,
@@ -147,7 +149,7 @@ class NodeActor(EvolvingNode, AlgedonicNode, CoordinationNode, DispatchQueue, Le
         env = MessageEnvelope.new(_ENV_CHANNEL, msg.directive, id=self.services.new_id(), created_at=self.services.now(),
                                   target_node_id=self.node_id)
         self.pending[env.id] = {"reply_to": msg.reply_to or sender, "directive_id": msg.directive.id, "expected": 1,
-                                "results": []}
+                                "results": [], "accepted_at": env.created_at}
         self.receiveMsg_MessageEnvelope(env, sender)
 
     def receiveMsg_MessageEnvelope(self, env: MessageEnvelope, sender) -> None:
@@ -240,8 +242,16 @@ class NodeActor(EvolvingNode, AlgedonicNode, CoordinationNode, DispatchQueue, Le
         if len(waiting["results"]) < waiting["expected"]:
             return self.record(events)
         del self.pending[env.correlation_id]
-        done = DirectiveDone(directive_id=waiting["directive_id"], correlation_id=env.correlation_id,
-                             results=tuple(waiting["results"]))
+        self.answer(waiting, env.correlation_id, events)
+
+    def answer(self, waiting: dict, correlation_id: str, events: list, error: str | None = None) -> None:
+        """The directive's one answer: its ending event, then (once stored) the client's reply."""
+        results = tuple(waiting["results"])
+        if waiting["directive_id"]:  # not an envelope a client delivered on a channel
+            events.append(self.events.directive_ended(waiting["directive_id"], correlation_id, results, error,
+                                                  waiting.get("accepted_at")))
+        done = DirectiveDone(directive_id=waiting["directive_id"], correlation_id=correlation_id, results=results,
+                             error=error)
         self.record(events, then=done, to=waiting["reply_to"])
 
     # -- leaf ----------------------------------------------------------------------------------
@@ -299,6 +309,11 @@ class NodeActor(EvolvingNode, AlgedonicNode, CoordinationNode, DispatchQueue, Le
         task_id = getattr(env.payload, "id", None) or getattr(env.payload, "task_id", None) or env.id
         events = [self.events.other("handler_failed", {"envelope_id": env.id, "payload_type": env.payload_type,
                                                        "error": error}, task_id=task_id)]
+        # a directive this node accepted from a client still gets its answer, whatever failed
+        key = env.id if isinstance(env.payload, Directive) else env.correlation_id
+        waiting = self.pending.pop(key, None) if isinstance(env.payload, (Directive, TaskResult)) else None
+        if waiting is not None:
+            return self.answer(waiting, env.correlation_id or env.id, events, error=error)
         self.record(events)
         if isinstance(env.payload, TaskPacket):
             result = TaskResult.failed(task_id, self.node_id, "node failed to handle task", error,

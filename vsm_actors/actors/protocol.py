@@ -36,6 +36,10 @@ class RuntimeConfig:
     workspace_kind: str = field(default="plain", validator=in_(("plain", "git")))
     crash_policy: str = "fail"  # fail | retry: what happens to a task whose leaf process died
     watchdog_seconds: float = 1.0
+    # restart intensity (core/control/restarts.py): past this many restarts of one node within
+    # the period, it is paused with a pain signal instead of restarted again
+    restart_intensity: int = 5
+    restart_period_seconds: float = 60.0
     message_events: bool = False  # record message_received/message_published (costly, off by default)
     deterministic_ids: bool = False
     ledger_writer: str = field(default="auto", validator=in_(("auto", "process", "inline")))

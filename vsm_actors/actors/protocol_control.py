@@ -61,3 +61,19 @@ class RecordEvent:
 @frozen(kw_only=True)
 class EventRecorded:
     name: str
+
+
+@frozen(kw_only=True)
+class SettleDirectives:
+    """Supervisor -> ledger actor, after a root restart: for each (reply_to, directive_failed
+    event) whose directive has no ending in the ledger, store the event and answer reply_to with
+    a DirectiveDone carrying its error (core/control/recovery.py)."""
+
+    candidates: tuple = ()
+
+
+@frozen(kw_only=True)
+class RecoverDirectives:
+    """Booting client -> supervisor, on RootMoved: the directives it sent and still waits for."""
+
+    directive_ids: tuple[str, ...] = ()

@@ -27,28 +27,36 @@ from .ledger_actor import LedgerActor
 from .leaf_providers import node_provider_spec
 from .node_actor import NodeActor
 from .protocol import (
-    ApplyPatches, Boot, Booted, ChildRestarted, EvolutionLoaded, GenomeAck, GenomeChanged, LedgerLoadChampion,
+    ApplyPatches, Boot, Booted, EvolutionLoaded, GenomeAck, GenomeChanged, LedgerLoadChampion,
     LedgerLoadEvolution, LedgerOpen, LedgerReady,
     EventsFlushed, FlushEvents, LedgerClose, LedgerClosed, LedgerWrite, NodeReady, NodeSetup, PatchesApplied,
-    RootMoved, StatusReply, StatusRequest, Stop, Stopped, SubmitDirective,
+    StatusReply, StatusRequest, Stop, Stopped, SubmitDirective,
 )
-from .protocol_control import DeliverEnvelope, Delivered, EventRecorded, RecordEvent, SignalApplied, SignalNode
+from .protocol_control import (
+    DeliverEnvelope, Delivered, EventRecorded, RecordEvent, RecoverDirectives, SettleDirectives, SignalApplied, SignalNode,
+)
+from ..core.control.ledger_events import directive_ending
+from ..core.control.recovery import ROOT_RESTARTED, RecentSubmissions
 from .runtime import Services
 from .evolution_shell import evolving_controllers
 from ..core.evolution.restore import choose_boot
+from .supervisor_restarts import RestartSupervision
 from .supervisor_trials import TrialSupervision
 
 log = logging.getLogger("vsm.supervisor")
 _FLUSH_DEADLINE = "vsm.stop-flush-deadline"
 
 
-class OrganizationActor(TrialSupervision, VsmActor):
+class OrganizationActor(RestartSupervision, TrialSupervision, VsmActor):
     def __init__(self) -> None:
         super().__init__()
         self.genome = None
         self.directory: dict = {}
         self.pids: dict[str, int] = {}
         self.restarts: dict[str, int] = {}
+        self.forwarded = RecentSubmissions()
+        self.restart_windows: dict = {}   # node id -> RestartWindow (supervisor_restarts)
+        self.given_up: set[str] = set()   # nodes past their restart intensity, until resumed
         self.client = None
         self.phase = "idle"
         self.stopping = False
@@ -151,8 +159,23 @@ class OrganizationActor(TrialSupervision, VsmActor):
     # -- traffic and observation -----------------------------------------------------------------
 
     def receiveMsg_SubmitDirective(self, msg: SubmitDirective, sender) -> None:
+        reply_to = msg.reply_to if msg.reply_to is not None else sender
+        self.forwarded.add(msg.directive.id, reply_to)  # answered from the ledger if the root dies
         self.tell(self.directory.get(self.genome.root_node_id),
                   msg if msg.reply_to is not None else SubmitDirective(directive=msg.directive, reply_to=sender))
+
+    def receiveMsg_RecoverDirectives(self, msg: RecoverDirectives, sender) -> None:
+        self.settle([(sender, directive_id) for directive_id in msg.directive_ids])
+
+    def settle(self, waiting: list) -> None:
+        """Have the ledger actor answer, with a failure, each directive a dead root left open."""
+        if not waiting or getattr(self, "ledger", None) is None:
+            return
+        root = self.genome.root_node_id
+        candidates = tuple((reply_to, self.event("directive_failed", directive_ending(directive_id, (), ROOT_RESTARTED, None)[1],
+                                                 directive_id=directive_id, node_id=root))
+                           for reply_to, directive_id in waiting)
+        self.tell(self.ledger, SettleDirectives(candidates=candidates))
 
     def receiveMsg_StatusRequest(self, msg: StatusRequest, sender) -> None:
         providers = {n: node_provider_spec(self.config, self.genome.node(n)).name for n in self.genome.nodes
@@ -250,7 +273,7 @@ class OrganizationActor(TrialSupervision, VsmActor):
             if getattr(self, "flushing", None):
                 log.warning("nodes %s did not send their held events before the ledger closed", sorted(self.flushing))
                 self.flushing = set()
-                self.tell(self.ledger, LedgerClose())
+                self.close_ledger()
             return
         if self.stopping or self.phase != "running":
             return
@@ -270,25 +293,6 @@ class OrganizationActor(TrialSupervision, VsmActor):
         if any(pid != os.getpid() for pid in self.pids.values()):
             self.wakeupAfter(timedelta(seconds=self.config.watchdog_seconds))
 
-    def restart(self, node_id: str, reason: str) -> None:
-        if node_id not in self.genome.nodes:
-            return
-        old_pid = self.pids.pop(node_id, None)
-        self.restarts[node_id] = self.restarts.get(node_id, 0) + 1
-        self.directory[node_id] = self.createActor(NodeActor)
-        self.setup(node_id)
-        changed = GenomeChanged(genome=self.genome, directory=dict(self.directory))
-        for other, address in self.directory.items():
-            if other != node_id:
-                self.tell(address, changed)
-        parent = self.genome.node(node_id).parent_id
-        if parent is not None:
-            self.tell(self.directory.get(parent), ChildRestarted(node_id=node_id, directory=dict(self.directory)))
-        else:  # the booting client sends directives straight to the root
-            self.tell(self.client, RootMoved(root=self.directory[node_id]))
-        self.tell(self.ledger, LedgerWrite(events=(self.event("node_restarted", {
-            "node_id": node_id, "reason": reason, "old_pid": old_pid, "restart_count": self.restarts[node_id]}),)))
-
     def receiveMsg_SignalNode(self, msg: SignalNode, sender) -> None:
         """A person's algedonic signal about `node_id`: to the metasystem above it (the root's own)."""
         reply_to = msg.reply_to or sender
@@ -299,6 +303,8 @@ class OrganizationActor(TrialSupervision, VsmActor):
                                                                                  f"{self.genome.id}"))
         controller = node.parent_id or node.id
         signal = evolve(msg.signal, target_node_id=node.id)
+        if signal.override_policy is not None and signal.override_policy.resume_subtree:
+            self.revive(node.id)  # nodes given up on in it come back first, then the resume
         self.tell(self.directory[controller], SignalNode(node_id=controller, signal=signal, reply_to=reply_to))
 
     def receiveMsg_DeliverEnvelope(self, msg: DeliverEnvelope, sender) -> None:
@@ -332,21 +338,33 @@ class OrganizationActor(TrialSupervision, VsmActor):
         if self.flushing:
             self.wakeupAfter(timedelta(seconds=self.config.watchdog_seconds * 2), payload=_FLUSH_DEADLINE)
         else:
-            self.tell(self.ledger, LedgerClose())
+            self.close_ledger()
+
+    def close_ledger(self) -> None:
+        """`organization_stopped` (after every node's held events), then close: the ledger actor
+        takes messages in order, so the event is stored before the ledger closes."""
+        if self.phase == "running" and not getattr(self, "stop_recorded", False):
+            self.stop_recorded = True
+            uptime = (self.services.now() - self.started_at).total_seconds()
+            self.tell(self.ledger, LedgerWrite(events=(self.event("organization_stopped", {
+                "genome_id": self.genome.id, "node_count": len(self.genome.nodes), "uptime_seconds": round(uptime, 3),
+                "restarts": sum(self.restarts.values())}),)))
+        self.tell(self.ledger, LedgerClose())
 
     def receiveMsg_EventsFlushed(self, msg: EventsFlushed, sender) -> None:
         waiting = getattr(self, "flushing", set())
         if msg.node_id in waiting:
             waiting.discard(msg.node_id)
             if not waiting:
-                self.tell(self.ledger, LedgerClose())
+                self.close_ledger()
 
     def receiveMsg_LedgerClosed(self, msg: LedgerClosed, sender) -> None:
         reply_to = getattr(self, "stop_reply_to", None)
         if reply_to is not None:
             self.tell(reply_to, Stopped())
 
-    def event(self, name: str, payload: dict, kind: str | None = None):
+    def event(self, name: str, payload: dict, kind: str | None = None, **links):
         event_kind = LedgerEventKind.GenomePatchApplied if kind == "genome_patch_applied" else Other(name)
+        links.setdefault("node_id", self.genome.root_node_id)
         return LedgerEvent(id=self.services.new_id(), kind=event_kind, created_at=self.services.now(),
-                           node_id=self.genome.root_node_id, genome_id=self.genome.id, payload=payload)
+                           genome_id=self.genome.id, payload=payload, **links)

@@ -15,6 +15,7 @@ from .common import emit_json
 def result_data(done) -> dict:
     return {
         "directive_id": done.directive_id, "ok": done.ok, "correlation_id": done.correlation_id,
+        "error": done.error,  # why the directive failed as a whole (its results may be empty)
         "results": [{"task_id": r.task_id, "produced_by": r.produced_by, "status": r.status.value,
                      "summary": r.summary, "error": r.error, "files_touched": list(r.files_touched)}
                     for r in done.results],
@@ -25,7 +26,8 @@ def text_lines(text: str, done) -> list[str]:
     mark = "ok  " if done.ok else "FAIL"
     title = text.splitlines()[0][:70] if text.strip() else ""
     return [f"{mark} {title!r}  directive {done.directive_id}",
-            *(f"     {r.status.value:<9} by {r.produced_by}: {_first_line(r)}" for r in done.results)]
+            *(f"     {r.status.value:<9} by {r.produced_by}: {_first_line(r)}" for r in done.results),
+            *([f"     error: {done.error}"] if done.error else [])]
 
 
 def _first_line(r: TaskResult) -> str:

@@ -20,7 +20,9 @@ from types import SimpleNamespace
 
 import peewee as pw
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# versions this one reads and upgrades (1 -> 2 adds ledger_blobs; version 1's rows are read as they are)
+READABLE_VERSIONS = (1, 2)
 
 
 def make_models(db: pw.Database) -> SimpleNamespace:
@@ -58,6 +60,14 @@ def make_models(db: pw.Database) -> SimpleNamespace:
                     "kind", "node_id", "task_id", "directive_id", "correlation_id", "genome_id",
                     "suggestion_id")),
             )
+
+    class Blob(Base):
+        # long event texts, stored once (ledger/_compact.py): key is the text's hash, body zlib
+        key = pw.TextField(primary_key=True)
+        body = pw.BlobField()
+
+        class Meta:
+            table_name = "ledger_blobs"
 
     class Trace(Base):
         id = pw.TextField(primary_key=True)
@@ -147,7 +157,7 @@ def make_models(db: pw.Database) -> SimpleNamespace:
             indexes = ((("champion_genome_id",), False),)
 
     return SimpleNamespace(
-        SchemaVersion=SchemaVersion, Event=Event, Trace=Trace, TraceNode=TraceNode, Snapshot=Snapshot,
+        SchemaVersion=SchemaVersion, Event=Event, Blob=Blob, Trace=Trace, TraceNode=TraceNode, Snapshot=Snapshot,
         Champion=Champion, Trial=Trial, Archive=Archive, Generation=Generation,
-        all=(SchemaVersion, Event, Trace, TraceNode, Snapshot, Champion, Trial, Archive, Generation),
+        all=(SchemaVersion, Event, Blob, Trace, TraceNode, Snapshot, Champion, Trial, Archive, Generation),
     )

@@ -19,6 +19,7 @@ from ..core.model.records import (
     EvolutionGenerationRecord, GenomeSnapshot, PopulationArchiveRecord, StoredTrialRecord, role_storage_key,
 )
 from ..core.model.trace import TaskTrace
+from . import _compact
 from .base import LedgerSerializationError
 from .query import timestamp_us
 
@@ -42,16 +43,70 @@ def decode(text: str, cls: type[T], what: str) -> T:
 
 
 def event_row(event: LedgerEvent) -> Row:
+    """The event's row; under `BLOBS` (taken off before the insert) the long texts it references."""
+    try:
+        wire = codec.to_wire(event)
+    except Exception as exc:  # noqa: BLE001 - cattrs raises many types; all mean "cannot encode"
+        raise LedgerSerializationError(f"cannot encode event {event.id!r}: {exc}") from exc
+    kind, created_us = kind_storage_key(event.kind), timestamp_us(event.created_at)
     return {
-        "id": event.id, "kind": kind_storage_key(event.kind), "created_us": timestamp_us(event.created_at),
+        "id": event.id, "kind": kind, "created_us": created_us,
         "genome_id": event.genome_id, "node_id": event.node_id, "task_id": event.task_id,
         "directive_id": event.directive_id, "suggestion_id": event.suggestion_id,
-        "correlation_id": event.correlation_id, "event_json": encode(event, f"event {event.id!r}", dumps=codec.dumps_sorted),
+        "correlation_id": event.correlation_id,
+        **_stored_json(wire, kind, created_us, f"event {event.id!r}", _dumps_sorted),
     }
 
 
 EVENT_COLUMNS = ("id", "kind", "created_us", "genome_id", "node_id", "task_id", "directive_id",
                  "suggestion_id", "correlation_id", "event_json")
+BLOBS = "_blobs"
+
+
+def _dumps_sorted(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False, sort_keys=True)
+
+
+def _stored_json(wire: dict[str, Any], kind: str, created_us: int, what: str,
+                 dumps: Callable[[Any], str]) -> Row:
+    """`event_json` (the compact form, `_compact`) and the packed texts it references."""
+    stored, texts = _compact.compact_event(wire, _kind_wire(kind), _timestamp_text(created_us))
+    text = encode(stored, what, dumps=dumps)
+    try:
+        blobs = {key: _compact.pack_blob(value) for key, value in texts.items()}
+    except UnicodeError as exc:
+        raise LedgerSerializationError(f"cannot encode {what}: {exc}") from exc
+    return {"event_json": text, BLOBS: blobs}
+
+
+def take_blobs(rows: Sequence[Row]) -> list[Row]:
+    """Take the texts off a batch's event rows (they are not columns): one blob row per key."""
+    out: dict[str, bytes] = {}
+    for row in rows:
+        out.update(row.pop(BLOBS, None) or {})
+    return [{"key": key, "body": body} for key, body in out.items()]
+
+
+def decode_event(row: Row, blobs: dict[str, str]) -> LedgerEvent:
+    """The event a stored row holds; `blobs` has (at least) the texts it references."""
+    what = f"event {row['id']!r}"
+    try:
+        stored = json.loads(row["event_json"])
+        wire = _compact.restore_event(stored, row, lambda: _kind_wire(row["kind"]),
+                                      lambda: _timestamp_text(row["created_us"]), blobs)
+        return codec.from_wire(wire, LedgerEvent)
+    except Exception as exc:  # noqa: BLE001 - a corrupt or incompatible row, whatever the cause
+        raise LedgerSerializationError(f"cannot decode stored {what}: {exc}") from exc
+
+
+def referenced_blob_keys(rows: Sequence[Row]) -> set[str]:
+    """Keys of the texts the stored rows reference (read from their JSON without decoding it)."""
+    keys: set[str] = set()
+    for row in rows:
+        text = row["event_json"]
+        if '"$blobs"' in text:
+            keys.update(_compact.referenced_keys(json.loads(text)))
+    return keys
 
 
 def trace_row(trace: TaskTrace) -> Row:
@@ -90,14 +145,12 @@ def event_row_from_data(data: EventData, dumps_data: Callable[[Any], str]) -> Ro
     """`event_row` of the event `data` describes; `dumps_data` encodes wire data key-sorted."""
     (event_id, kind, created_us, genome_id, node_id, task_id, directive_id, suggestion_id, correlation_id,
      payload, metadata) = data
-    wire = {"id": event_id, "kind": _kind_wire(kind),
-            "created_at": _timestamp_text(created_us),
-            "genome_id": genome_id, "node_id": node_id, "task_id": task_id, "directive_id": directive_id,
-            "suggestion_id": suggestion_id, "correlation_id": correlation_id, "payload": payload,
-            "metadata": metadata}
+    created_text = _timestamp_text(created_us)
+    wire = {"kind": _kind_wire(kind), "created_at": created_text, "payload": payload, "metadata": metadata}
     return {"id": event_id, "kind": kind, "created_us": created_us, "genome_id": genome_id, "node_id": node_id,
             "task_id": task_id, "directive_id": directive_id, "suggestion_id": suggestion_id,
-            "correlation_id": correlation_id, "event_json": encode(wire, f"event {event_id!r}", dumps=dumps_data)}
+            "correlation_id": correlation_id,
+            **_stored_json(wire, kind, created_us, f"event {event_id!r}", dumps_data)}
 
 
 def _timestamp_text(us: int) -> str:

@@ -24,6 +24,7 @@ from ..core.model.records import (
 )
 from ..core.model.trace import TaskTrace
 from . import _rows
+from ._compact import unpack_blob
 from ._rows import Row
 from .base import Ledger, LedgerConflictError, LedgerError, champion_snapshot, utc_now
 from .query import effective_limit, normalize, timestamp_us
@@ -50,6 +51,7 @@ class MemoryLedger(Ledger):
         self._event_keys: list[tuple[int, int]] = []
         self._event_rows: dict[tuple[int, int], Row] = {}
         self._event_pos: dict[str, tuple[int, int]] = {}
+        self._blobs: dict[str, bytes] = {}  # long texts of events, by key (`_compact`)
         self._traces: dict[str, Row] = {}
         self._snapshots: dict[str, Row] = {}
         self._champions: dict[str, tuple[str, int]] = {}
@@ -68,12 +70,14 @@ class MemoryLedger(Ledger):
 
     def append_events(self, events: Sequence[LedgerEvent]) -> None:
         rows = [_rows.event_row(e) for e in events]
+        blobs = _rows.take_blobs(rows)
         with self._guard():
             seen: set[str] = set()
             for row in rows:
                 if row["id"] in self._event_pos or row["id"] in seen:
                     raise LedgerConflictError(row["id"])
                 seen.add(row["id"])
+            self._blobs.update((b["key"], b["body"]) for b in blobs)
             for row in rows:
                 self._seq += 1
                 key = (row["created_us"], self._seq)
@@ -105,7 +109,12 @@ class MemoryLedger(Ledger):
                     break
         if q.keep == "newest":
             found.reverse()
-        return [_rows.decode(r["event_json"], LedgerEvent, f"event {r['id']!r}") for r in found]
+        return self._decode_events(found)
+
+    def _decode_events(self, rows: list[Row]) -> list[LedgerEvent]:
+        with self._guard():
+            texts = {k: unpack_blob(self._blobs[k]) for k in _rows.referenced_blob_keys(rows) if k in self._blobs}
+        return [_rows.decode_event(row, texts) for row in rows]
 
     def _cursor(self, event_id: str, name: str) -> tuple[int, int]:
         try:
@@ -117,7 +126,7 @@ class MemoryLedger(Ledger):
         with self._guard():
             key = self._event_pos.get(event_id)
             row = None if key is None else self._event_rows[key]
-        return None if row is None else _rows.decode(row["event_json"], LedgerEvent, f"event {event_id!r}")
+        return None if row is None else self._decode_events([row])[0]
 
     # -- traces --------------------------------------------------------------------------------
 

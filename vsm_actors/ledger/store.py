@@ -24,7 +24,8 @@ from . import _rows
 from ._checkpoint import WalCheckpointer
 from ._database import Target, conflict_error, insert_rows, make_database, masked_error, parse_target, translate_errors
 from ._evolution_store import EvolutionRecordStore
-from ._models import SCHEMA_VERSION, make_models
+from ._compact import unpack_blob
+from ._models import READABLE_VERSIONS, SCHEMA_VERSION, make_models
 from .base import Ledger, LedgerError, champion_snapshot, utc_now
 from .query import effective_limit, normalize, timestamp_us
 
@@ -66,14 +67,14 @@ class PeeweeLedger(EvolutionRecordStore, Ledger):
 
     def _check_schema(self) -> None:
         tables = set(self._db.get_tables(schema=self.target.schema or None))
-        wanted = {m._meta.table_name for m in self.m.all}
+        wanted = {m._meta.table_name for m in self.m.all if m is not self.m.Blob}  # version 1 has none
         if not wanted <= tables:
             found = ", ".join(sorted(tables)[:5]) or "no tables"
             raise LedgerError(f"{self._where} is not a vsm ledger (it has {found})")
         versions = [v.version for v in self.m.SchemaVersion.select()]
-        if not versions or max(versions) != SCHEMA_VERSION:
+        if not versions or max(versions) not in READABLE_VERSIONS:
             raise LedgerError(f"ledger at {self._where} has schema version {max(versions, default=None)}; "
-                              f"this vsm_actors reads version {SCHEMA_VERSION}")
+                              f"this vsm_actors reads versions {', '.join(map(str, READABLE_VERSIONS))}")
 
     def _create_schema(self) -> None:
         if self.target.schema:
@@ -81,7 +82,8 @@ class PeeweeLedger(EvolutionRecordStore, Ledger):
         with self._db.atomic():
             self._db.create_tables(self.m.all, safe=True)
             versions = [v.version for v in self.m.SchemaVersion.select()]
-            if not versions:
+            if not versions or max(versions) in READABLE_VERSIONS and max(versions) < SCHEMA_VERSION:
+                # new, or an upgrade: the tables a newer version adds were just created
                 self.m.SchemaVersion.create(version=SCHEMA_VERSION, applied_us=timestamp_us(utc_now()))
             elif max(versions) != SCHEMA_VERSION:
                 raise LedgerError(
@@ -131,8 +133,15 @@ class PeeweeLedger(EvolutionRecordStore, Ledger):
     def _append_rows(self, rows: list[_rows.Row]) -> None:
         if not rows:
             return
+        blobs = _rows.take_blobs(rows)
+
+        def work() -> None:
+            if blobs:  # a text already kept (same key, same content) is left as it is
+                self._insert(self.m.Blob, blobs, conflict=["key"])
+            self._insert(self.m.Event, rows)
+
         try:
-            self._write("appending events", lambda: self._insert(self.m.Event, rows))
+            self._write("appending events", work)
         except LedgerError as exc:
             if isinstance(exc.__cause__, pw.IntegrityError):
                 raise self._read("naming the conflicting event", lambda: conflict_error(self.m.Event, rows)) from exc
@@ -156,7 +165,7 @@ class PeeweeLedger(EvolutionRecordStore, Ledger):
         E = self.m.Event
 
         def run() -> list[LedgerEvent]:
-            query = E.select(E.id, E.event_json)
+            query = E.select(*(getattr(E, name) for name in _rows.EVENT_COLUMNS))
             if q.kind_keys:
                 query = query.where(E.kind.in_(sorted(q.kind_keys)))
             for name, value in q.links.items():
@@ -175,10 +184,10 @@ class PeeweeLedger(EvolutionRecordStore, Ledger):
                 query = query.order_by(E.created_us.asc(), E.seq.asc())
             if q.limit is not None:
                 query = query.limit(q.limit)
-            rows = list(query.tuples())
+            rows = list(query.dicts())
             if q.keep == "newest":
                 rows.reverse()
-            return [_rows.decode(text, LedgerEvent, f"event {event_id!r}") for event_id, text in rows]
+            return self._decode_events(rows)
 
         return self._read("reading events", run)
 
@@ -191,8 +200,21 @@ class PeeweeLedger(EvolutionRecordStore, Ledger):
 
     def get_event(self, event_id: str) -> LedgerEvent | None:
         E = self.m.Event
-        text = self._read("reading an event", lambda: E.select(E.event_json).where(E.id == event_id).scalar())
-        return None if text is None else _rows.decode(text, LedgerEvent, f"event {event_id!r}")
+
+        def run() -> LedgerEvent | None:
+            rows = list(E.select(*(getattr(E, name) for name in _rows.EVENT_COLUMNS)).where(E.id == event_id).dicts())
+            return self._decode_events(rows)[0] if rows else None
+
+        return self._read("reading an event", run)
+
+    def _decode_events(self, rows: list[_rows.Row]) -> list[LedgerEvent]:
+        keys = sorted(_rows.referenced_blob_keys(rows))
+        texts: dict[str, str] = {}
+        B = self.m.Blob
+        for start in range(0, len(keys), _CHUNK):
+            for key, body in B.select(B.key, B.body).where(B.key.in_(keys[start:start + _CHUNK])).tuples():
+                texts[key] = unpack_blob(body)
+        return [_rows.decode_event(row, texts) for row in rows]
 
     # -- traces --------------------------------------------------------------------------------
 

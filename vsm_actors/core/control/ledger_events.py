@@ -17,6 +17,20 @@ from ..model.variants import Other
 _RELAYED_PREFIXES = ("handoff_", "management_", "coordination_", "command_", "trial_")
 
 
+def directive_ending(directive_id: str, results, error: str | None, latency_ms: int | None) -> tuple[Other, dict]:
+    """`directive_completed` or `directive_failed` and its payload: the one answer a directive
+    gets, without the outputs (they are in the results' events); what views and a resuming run read."""
+    failed = [r for r in results if not r.succeeded]
+    ok = error is None and not failed
+    payload = {
+        "directive_id": directive_id, "status": "Completed" if ok else "Failed",
+        "task_ids": [r.task_id for r in results], "produced_by": sorted({r.produced_by for r in results}),
+        "error": error if error is not None else (failed[0].error if failed else None),
+        "failed_tasks": len(failed), "latency_ms": latency_ms,
+    }
+    return Other("directive_completed" if ok else "directive_failed"), payload
+
+
 class EventFactory:
     """Builds events for one node; `new_id`, `now` and `to_json` come from the actor shell.
     `genome_id` (the genome the node runs on, kept current by the shell) is set on every event
@@ -74,6 +88,13 @@ class EventFactory:
     def result_received(self, result: TaskResult, env: MessageEnvelope, directive_id: str | None) -> LedgerEvent:
         return self._event(LedgerEventKind.TaskResultReceived, self.to_json(result), task_id=result.task_id,
                            directive_id=directive_id, correlation_id=env.correlation_id)
+
+    def directive_ended(self, directive_id: str, correlation_id: str, results, error: str | None,
+                        accepted_at: datetime | None) -> LedgerEvent:
+        now = self.now()
+        latency = None if accepted_at is None else max(0, int((now - accepted_at).total_seconds() * 1000))
+        kind, payload = directive_ending(directive_id, results, error, latency)
+        return self._event(kind, payload, directive_id=directive_id, correlation_id=correlation_id)
 
     def other(self, name: str, payload: dict, **links) -> LedgerEvent:
         return self._event(Other(name), payload, **links)

@@ -1,0 +1,88 @@
+"""The supervisor's restarts: a dead node comes back within its restart intensity; past it, the
+node is given up on and escalated (core/control/restarts.py), and `vsm resume` revives it.
+
+A mixin of OrganizationActor (it uses the supervisor's genome, directory, pids, ledger, config).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from ..core.control.restarts import RestartIntensity, RestartWindow
+from ..core.model.payloads import AlgedonicOverridePolicy, AlgedonicSignal, AlgedonicSourceKind, AlgedonicValence
+from .node_actor import NodeActor
+from .protocol import ChildRestarted, GenomeChanged, LedgerWrite, RootMoved
+from .protocol_control import SignalApplied, SignalNode
+
+log = logging.getLogger("vsm.supervisor")
+GIVE_UP_SEVERITY = 8  # a node that keeps dying is serious: its metasystem must hear of it
+
+
+class RestartSupervision:
+    def restart(self, node_id: str, reason: str) -> None:
+        if node_id not in self.genome.nodes or node_id in self.given_up:
+            return
+        intensity = RestartIntensity(max_restarts=self.config.restart_intensity,
+                                     period_seconds=self.config.restart_period_seconds)
+        window, allowed = self.restart_windows.get(node_id, RestartWindow()).admit(time.monotonic(), intensity)
+        self.restart_windows[node_id] = window
+        parent = self.genome.node(node_id).parent_id
+        if not allowed and parent is not None:
+            return self.give_up(node_id, parent, reason, intensity)
+        if not allowed:  # the root has no metasystem to escalate to: it is always restarted, and said so
+            log.error("the root died %d times within %gs; restarting it again", len(window.times),
+                      intensity.period_seconds)
+        self.start_again(node_id, reason, self.pids.pop(node_id, None))
+
+    def start_again(self, node_id: str, reason: str, old_pid: int | None) -> None:
+        self.restarts[node_id] = self.restarts.get(node_id, 0) + 1
+        self.directory[node_id] = self.createActor(NodeActor)
+        self.setup(node_id)
+        changed = GenomeChanged(genome=self.genome, directory=dict(self.directory))
+        for other, address in self.directory.items():
+            if other != node_id:
+                self.tell(address, changed)
+        parent = self.genome.node(node_id).parent_id
+        if parent is not None:
+            self.tell(self.directory.get(parent), ChildRestarted(node_id=node_id, directory=dict(self.directory)))
+        else:  # the booting client sends directives straight to the root
+            self.tell(self.client, RootMoved(root=self.directory[node_id]))
+            self.settle([(reply_to, d) for d, reply_to in self.forwarded.take_all()])
+        self.tell(self.ledger, LedgerWrite(events=(self.event("node_restarted", {
+            "node_id": node_id, "node_kind": self.node_kind(node_id), "reason": reason, "old_pid": old_pid,
+            "restart_count": self.restarts[node_id]}),)))
+
+    def give_up(self, node_id: str, parent: str, reason: str, intensity: RestartIntensity) -> None:
+        """Escalate, OTP-style: the metasystem above pauses the node's subtree with a pain signal
+        (nothing more is routed into it, what waits is held per its pause policy), then fails
+        what was in the node, as after any death."""
+        self.given_up.add(node_id)
+        old_pid = self.pids.pop(node_id, None)
+        message = (f"{self.node_kind(node_id)} {node_id} died {intensity.max_restarts + 1} times within "
+                   f"{intensity.period_seconds:g}s (last: {reason}); no longer restarted: resume it to try again")
+        log.error("%s", message)
+        self.tell(self.ledger, LedgerWrite(events=(self.event("node_restart_intensity_exceeded", {
+            "node_id": node_id, "node_kind": self.node_kind(node_id), "reason": reason, "old_pid": old_pid,
+            "max_restarts": intensity.max_restarts, "period_seconds": intensity.period_seconds}),)))
+        signal = AlgedonicSignal(source=AlgedonicSourceKind.ChildNode, valence=AlgedonicValence.Pain,
+                                 severity=GIVE_UP_SEVERITY, target_node_id=node_id, message=message,
+                                 override_policy=AlgedonicOverridePolicy(pause_subtree=True),
+                                 created_at=self.services.now())
+        address = self.directory.get(parent)
+        self.tell(address, SignalNode(node_id=parent, signal=signal, reply_to=self.myAddress))
+        self.tell(address, ChildRestarted(node_id=node_id, directory=dict(self.directory)))
+
+    def revive(self, node_id: str) -> None:
+        """`vsm resume` over a subtree: every node given up on in it starts again, window fresh."""
+        for revived in [n for n in self.genome.subtree_ids(node_id) if n in self.given_up]:
+            self.given_up.discard(revived)
+            self.restart_windows.pop(revived, None)
+            self.start_again(revived, "resumed after its restart intensity was exceeded", None)
+
+    def receiveMsg_SignalApplied(self, msg: SignalApplied, sender) -> None:
+        if msg.error:  # the pause of a given-up node could not be applied: say so, it is all we can do
+            log.error("pausing %s after its restarts failed: %s", msg.node_id, msg.error)
+
+    def node_kind(self, node_id: str) -> str:
+        return "leaf" if self.genome.node(node_id).is_leaf else "metasystem"

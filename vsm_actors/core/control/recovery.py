@@ -1,0 +1,55 @@
+"""Which directives a dead root leaves unanswered, and the failure each of them gets.
+
+A root keeps its clients' directives in memory until their results come back. When its process
+dies, that memory goes: every directive it had accepted and not yet answered would wait for its
+client's timeout, and one whose `directive_accepted` was still held back in the dead process is
+not even in the ledger. So the supervisor (for directives it forwarded) and the booting client
+(for those it sent straight to the root) name the directives that may be in doubt, and the ledger
+actor — after committing everything it was given before — answers, from the ledger, each one
+that has no `directive_completed` or `directive_failed`: with a failure that says why. No
+directive is left unanswered, and none is answered twice by the runtime. (Its tasks may still be
+running below; a result that comes back later is recorded as `result_without_directive`.)
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+
+from ..model.events import LedgerEvent
+from ..model.variants import Other
+
+ENDING_KINDS = (Other("directive_completed"), Other("directive_failed"))
+ROOT_RESTARTED = ("the organization's root restarted while this directive was in flight; "
+                  "it was not finished: send it again")
+
+
+def is_answered(events: Iterable[LedgerEvent]) -> bool:
+    return any(e.kind in ENDING_KINDS for e in events)
+
+
+def correlation_of(events: Sequence[LedgerEvent], directive_id: str) -> str:
+    """The correlation the root opened for the directive (its `directive_accepted`), else its id."""
+    for event in events:
+        if event.correlation_id:
+            return event.correlation_id
+    return directive_id
+
+
+class RecentSubmissions:
+    """Directive id -> who waits for it, for the newest `capacity` directives the supervisor
+    forwarded: enough to answer whatever a root had in flight, bounded however long it runs."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self.capacity = capacity
+        self._waiting: OrderedDict[str, object] = OrderedDict()
+
+    def add(self, directive_id: str, reply_to: object) -> None:
+        self._waiting[directive_id] = reply_to
+        if len(self._waiting) > self.capacity:
+            self._waiting.popitem(last=False)
+
+    def take_all(self) -> list[tuple[str, object]]:
+        """Everything forwarded so far (the in-doubt set of a root that just died), forgotten here."""
+        taken, self._waiting = list(self._waiting.items()), OrderedDict()
+        return taken
