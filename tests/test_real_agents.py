@@ -158,7 +158,8 @@ def test_two_leaves_working_at_once_never_touch_each_others_workspace(tmp_path, 
     env = {**os.environ, "AGENT_SLEEP": "1.0"}
     proc = vsm(tmp_path, "run", str(genome), "--directive", "Do the alpha change", "--directive", "Do the beta change",
                "--ledger", "l.sqlite", "-o", "json", "--base", base, "--provider", "command",
-               "--workspace", str(workspace), "--", sys.executable, str(agent), "{node_id}", "{task_id}", env=env)
+               "--workspace", str(workspace), "--provider-option", 'pass_env=["AGENT_SLEEP"]',
+               "--", sys.executable, str(agent), "{node_id}", "{task_id}", env=env)
     by_leaf = {r["produced_by"]: r for r in results(proc)}
     assert sorted(by_leaf) == ["coder-a", "coder-b"]
     root = workspace / ".vsm-worktrees" if kind == "git" else workspace

@@ -209,3 +209,32 @@ def test_a_node_past_its_restart_intensity_is_paused_until_resumed(tmp_path, gen
         assert org.run("after the resume").ok
     restarted = [e.payload["reason"] for e in events_named(ledger_path, "node_restarted")]
     assert len(restarted) == 2 and "resumed" in restarted[1]
+
+
+def test_a_killed_ledger_actor_is_replaced_and_no_directive_waits_for_it(tmp_path, genomes_dir):
+    """The single writer dies: a new one opens the same ledger, every node writes to it, and the
+    answers the dead one was to send after committing are settled again from the ledger."""
+    ledger_path = tmp_path / "ledger.sqlite"
+    config = RuntimeConfig(ledger_url=str(ledger_path), watchdog_seconds=0.2)
+    genome = load_genome(genomes_dir / "two_level.yaml")
+    with Organization.start(genome, config, base="multiproc", restore=False) as org:
+        before = org.run_many([f"before {i}" for i in range(5)])
+        assert all(d.ok for d in before)
+        old = org.status().ledger_pid
+        assert old not in (None, os.getpid())
+        in_flight = [org.submit(f"during {i}") for i in range(20)]
+        os.kill(old, signal.SIGKILL)
+        answers = org.wait(in_flight, timeout=60)  # every one answered, none left to the timeout
+        assert len(answers) == 20
+        status = wait_for(lambda: (lambda s: s if s.ledger_pid not in (None, old) else None)(org.status()), 15,
+                          "the ledger actor to be replaced")
+        assert status.restarts.get("ledger") == 1
+        after = org.run_many([f"after {i}" for i in range(5)])
+        assert all(d.ok for d in after)
+    restarted = [e.payload for e in events_named(ledger_path, "node_restarted")]
+    assert [p["node_kind"] for p in restarted] == ["ledger actor"]
+    with open_ledger(str(ledger_path)) as ledger:
+        for done in (*before, *answers, *after):  # one ending each, in flight at the death or not
+            endings = [e for e in ledger.events(EventFilter(directive_id=done.directive_id))
+                       if e.storage_key in ("other:directive_completed", "other:directive_failed")]
+            assert len(endings) == 1

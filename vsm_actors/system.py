@@ -186,8 +186,14 @@ class Organization:
     def wait(self, directives: list[Directive], timeout: float | None = None,
              on_done: Callable[[DirectiveDone], None] | None = None) -> list[DirectiveDone]:
         wanted = {d.id for d in directives}
-        done = self._collect(lambda m: isinstance(m, DirectiveDone) and m.directive_id in wanted, len(wanted),
-                             timeout or self.timeout, each=on_done)
+
+        def first_answer(m) -> bool:  # an answer may come twice (resent after a ledger actor died)
+            if isinstance(m, DirectiveDone) and m.directive_id in wanted:
+                wanted.discard(m.directive_id)
+                return True
+            return False
+
+        done = self._collect(first_answer, len(wanted), timeout or self.timeout, each=on_done)
         by_id = {m.directive_id: m for m in done}
         return [by_id[d.id] for d in directives]
 

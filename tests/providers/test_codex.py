@@ -102,8 +102,9 @@ def _provider(fake_codex: Path, workspace: Path, tmp_path: Path, monkeypatch: py
               **overrides: object) -> tuple[CodexProvider, Path]:
     record = tmp_path / "record.json"
     monkeypatch.setenv("FAKE_CODEX_RECORD", str(record))
+    # the fake reads FAKE_CODEX_RECORD: a variable of ours the child gets only when named
     config = CodexConfig(binary=str(fake_codex), workspace_root=str(workspace), codex_api_key=API_KEY,
-                         skip_git_repo_check=True, model="gpt-5-codex", **overrides)
+                         skip_git_repo_check=True, model="gpt-5-codex", pass_env=["FAKE_CODEX_*"], **overrides)
     return CodexProvider(config), record
 
 

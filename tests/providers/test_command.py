@@ -211,9 +211,12 @@ def test_secrets_reach_the_child_but_never_come_back(workspace: Path, tmp_path: 
     assert (workspace / "received-secret").read_text() == SECRET
 
 
-def test_inherited_secret_looking_variables_are_redacted(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A key inherited from our own environment (…_API_KEY) is scrubbed from the output too."""
+@pytest.mark.parametrize("passing", [{"pass_env": ["SOME_SERVICE_*"]}, {"inherit_env": True}])
+def test_passed_secret_looking_variables_are_redacted(workspace: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      passing: dict) -> None:
+    """A key the child gets from our own environment (…_API_KEY), named by pass_env or with the whole
+    environment inherited, is scrubbed from the output too."""
     monkeypatch.setenv("SOME_SERVICE_API_KEY", SECRET)
     provider = CommandProvider(argv=[sys.executable, "-c", "import os; print(os.environ['SOME_SERVICE_API_KEY'])"],
-                               workspace=str(workspace))
+                               workspace=str(workspace), **passing)
     assert provider.complete(make_request()).output_text == "[REDACTED]"

@@ -19,7 +19,8 @@ from datetime import timedelta
 from attrs import evolve
 from thespian.actors import ActorExitRequest, WakeupMessage
 
-from ..ledger import MEMORY_URL, open_ledger
+from ..ledger import MEMORY_URL, describe_ledger, open_ledger
+from ..ledger.faults import open_failure
 from ..core.model.events import EventFilter, LedgerEvent
 from ..core.model.variants import Other
 from ..ledger._rows import storable_parts
@@ -67,14 +68,14 @@ class LedgerActor(VsmActor):
             self.batch, self.flush_after = msg.batch, timedelta(milliseconds=msg.flush_ms)
             self.ack_flush_after = timedelta(milliseconds=min(msg.ack_flush_ms, msg.flush_ms))
         except Exception as exc:  # noqa: BLE001 - reported to the booting supervisor
-            self.send(sender, LedgerReady(url=msg.url, error=f"cannot open ledger {msg.url}: {exc}"))
+            self.send(sender, LedgerReady(url=msg.url, error=open_failure(exc, describe_ledger(msg.url))))
             return
         if self.writer is None and _wants_writer(msg.writer, msg.url, msg.organization_pid in (None, os.getpid())):
             try:
                 self.writer = WriterProcess(msg.url)
             except OSError as exc:
                 log.warning("cannot start a ledger writer process (%s); committing in the actor", exc)
-        self.send(sender, LedgerReady(url=msg.url))
+        self.send(sender, LedgerReady(url=msg.url, pid=os.getpid()))
 
     def receiveMsg_LedgerLoadChampion(self, msg: LedgerLoadChampion, sender) -> None:
         try:
@@ -110,14 +111,16 @@ class LedgerActor(VsmActor):
         has no ending for (a root died with it): its failure event, then the client's reply."""
         try:
             self.flush_pending()
-            for reply_to, failed in msg.candidates:
-                known = self.ledger.events(EventFilter(directive_id=failed.directive_id))
+            for reply_to, ending, done in msg.candidates:
+                known = self.ledger.events(EventFilter(directive_id=ending.directive_id))
                 if is_answered(known):
+                    if msg.resend and done is not None:
+                        self.send(reply_to, done)
                     continue
-                failed = evolve(failed, correlation_id=correlation_of(known, failed.directive_id))
-                done = DirectiveDone(directive_id=failed.directive_id, correlation_id=failed.correlation_id,
-                                     results=(), error=failed.payload["error"])
-                self.receiveMsg_LedgerWrite(LedgerWrite(events=(failed,), then=done, to=reply_to), sender)
+                ending = evolve(ending, correlation_id=correlation_of(known, ending.directive_id))
+                done = done or DirectiveDone(directive_id=ending.directive_id, correlation_id=ending.correlation_id,
+                                             results=(), error=ending.payload["error"])
+                self.receiveMsg_LedgerWrite(LedgerWrite(events=(ending,), then=done, to=reply_to), sender)
         except Exception:  # noqa: BLE001 - the clients still time out as before; say why here
             log.exception("could not settle the directives of a restarted root")
 
@@ -222,7 +225,11 @@ class LedgerActor(VsmActor):
             return
         _seq, events, traces, champions, acks = self.inflight
         self.inflight = None
-        if events and self.ledger.get_event(events[0].id) is not None:
+        try:
+            stored = bool(events) and self.ledger.get_event(events[0].id) is not None
+        except Exception as exc:  # noqa: BLE001 - the storage itself failed: not acknowledged, with why
+            return self.answer(acks, str(exc))
+        if stored:
             self.answer(acks, None)
             return
         self.events, self.traces = events + self.events, traces + self.traces
@@ -280,7 +287,15 @@ class LedgerActor(VsmActor):
 
     def answer(self, acks: list, error: str | None) -> None:
         for to, then in acks:
-            self.send(to, then if error is None else LedgerReady(url="", error=f"ledger commit failed: {error}"))
+            self.send(to, then if error is None else _failed(then, error))
+
+
+def _failed(then: object, error: str) -> object:
+    """What a sender waiting on a commit that failed gets: a directive's answer fails with the
+    reason (its client hears that directive failed, and why; the others go on), anything else a
+    LedgerReady error."""
+    reason = f"ledger commit failed: {error}"
+    return evolve(then, error=reason) if isinstance(then, DirectiveDone) else LedgerReady(url="", error=reason)
 
 
 def _wants_writer(mode: str, url: str, shares_process: bool) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import OrderedDict
 from datetime import timedelta
 
 from attrs import evolve
@@ -29,6 +30,7 @@ from ..core.control.routing import result_envelope
 from ..core.model.task import Directive, TaskPacket, TaskResult
 from ..providers import ModelProviderError, runs_off_thread
 from .algedonic_shell import AlgedonicNode
+from .answers_shell import DirectiveAnswers
 from .base import VsmActor
 from .coordination_shell import CoordinationNode
 from .dispatch_queue import DispatchQueue, OutstandingTasks
@@ -36,7 +38,7 @@ from .evolution_shell import EvolvingNode
 from .leaf_calls import LeafCalls
 from .leaf_worker import POLL_PAYLOAD, OffThreadCalls
 from .protocol import (
-    ChildRestarted, DirectiveDone, EventsFlushed, FlushEvents, GenomeAck, GenomeChanged, LedgerWrite, NodeReady,
+    ChildRestarted, EventsFlushed, FlushEvents, GenomeAck, GenomeChanged, LedgerWrite, NodeReady,
     NodeSetup, ResultWithEvents, SubmitDirective,
 )
 from .runtime import Services
@@ -44,7 +46,8 @@ from .runtime import Services
 log = logging.getLogger("vsm.node")
 
 
-class NodeActor(EvolvingNode, AlgedonicNode, CoordinationNode, DispatchQueue, LeafCalls, OffThreadCalls, VsmActor):
+class NodeActor(EvolvingNode, AlgedonicNode, CoordinationNode, DispatchQueue, LeafCalls, OffThreadCalls,
+                DirectiveAnswers, VsmActor):
     def __init__(self) -> None:
         super().__init__()
         self.node_id: str | None = None
@@ -55,6 +58,7 @@ class NodeActor(EvolvingNode, AlgedonicNode, CoordinationNode, DispatchQueue, Le
         self.outstanding = OutstandingTasks()    # metasystem: task id -> (child id, envelope)
         self.queued: list = []                   # metasystem: (task, envelope) waiting for a child with room
         self.pending: dict[str, dict] = {}       # root: correlation id -> directive bookkeeping
+        self.recent_answers = OrderedDict()      # root: its latest answers (answers_shell)
         self.early: list = []                    # traffic that beat NodeSetup here (multiprocess)
         self._instructions: tuple = (None, "")   # leaf: (node, its system prompt)
         self.deferred: list = []                 # events held back for the next write (multiprocess)
@@ -243,16 +247,6 @@ class NodeActor(EvolvingNode, AlgedonicNode, CoordinationNode, DispatchQueue, Le
             return self.record(events)
         del self.pending[env.correlation_id]
         self.answer(waiting, env.correlation_id, events)
-
-    def answer(self, waiting: dict, correlation_id: str, events: list, error: str | None = None) -> None:
-        """The directive's one answer: its ending event, then (once stored) the client's reply."""
-        results = tuple(waiting["results"])
-        if waiting["directive_id"]:  # not an envelope a client delivered on a channel
-            events.append(self.events.directive_ended(waiting["directive_id"], correlation_id, results, error,
-                                                  waiting.get("accepted_at")))
-        done = DirectiveDone(directive_id=waiting["directive_id"], correlation_id=correlation_id, results=results,
-                             error=error)
-        self.record(events, then=done, to=waiting["reply_to"])
 
     # -- leaf ----------------------------------------------------------------------------------
 

@@ -234,6 +234,7 @@ class LedgerReady:
     champion: OrganizationalGenome | None = None
     base: OrganizationalGenome | None = None         # the genome the champion's lineage began with
     stored_file: OrganizationalGenome | None = None  # the stored genome under the file's own id
+    pid: int | None = None  # the ledger actor's process (after an open): the supervisor watches it
 
 
 @frozen(kw_only=True)
@@ -350,6 +351,8 @@ class StatusReply:
     boot_genome: OrganizationalGenome | None = None
     providers: dict = field(factory=dict)   # node id -> provider name
     ledger: str = ""                 # where the ledger is (no password)
+    ledger_pid: int | None = None    # the ledger actor's process
+    given_up: tuple[str, ...] = ()   # nodes past their restart intensity, not restarted until resumed
 
 
 @frozen(kw_only=True)

@@ -65,11 +65,20 @@ class EventRecorded:
 
 @frozen(kw_only=True)
 class SettleDirectives:
-    """Supervisor -> ledger actor, after a root restart: for each (reply_to, directive_failed
-    event) whose directive has no ending in the ledger, store the event and answer reply_to with
-    a DirectiveDone carrying its error (core/control/recovery.py)."""
+    """-> ledger actor, after a root or ledger actor died: for each (reply_to, ending event,
+    answer or None) whose directive has no ending in the ledger, store the event and send reply_to
+    the answer (a DirectiveDone carrying the event's error when None). With `resend`, an answer
+    whose ending is stored already is sent again: it may have died with the old ledger actor."""
 
     candidates: tuple = ()
+    resend: bool = False
+
+
+@frozen(kw_only=True)
+class LedgerMoved:
+    """Supervisor -> every node: the ledger actor died and this one replaced it."""
+
+    ledger: object
 
 
 @frozen(kw_only=True)

@@ -57,6 +57,8 @@ class OrganizationActor(RestartSupervision, TrialSupervision, VsmActor):
         self.forwarded = RecentSubmissions()
         self.restart_windows: dict = {}   # node id -> RestartWindow (supervisor_restarts)
         self.given_up: set[str] = set()   # nodes past their restart intensity, until resumed
+        self.ledger_pid: int | None = None  # the ledger actor's process, watched like the nodes'
+        self.ledger_reopening = False
         self.client = None
         self.phase = "idle"
         self.stopping = False
@@ -76,12 +78,16 @@ class OrganizationActor(RestartSupervision, TrialSupervision, VsmActor):
         self.champion_key = msg.genome.id
         self.ledger = self.createActor(LedgerActor)
         self.phase = "opening"
-        self.tell(self.ledger, LedgerOpen(url=msg.config.ledger_url, writer=msg.config.ledger_writer, organization_pid=os.getpid(),
-                                          batch=msg.config.ledger_batch,
-                                          flush_ms=msg.config.ledger_flush_ms,
-                                          ack_flush_ms=msg.config.ledger_ack_flush_ms))
+        self.ledger_open = LedgerOpen(url=msg.config.ledger_url, writer=msg.config.ledger_writer,
+                                      organization_pid=os.getpid(), batch=msg.config.ledger_batch,
+                                      flush_ms=msg.config.ledger_flush_ms, ack_flush_ms=msg.config.ledger_ack_flush_ms)
+        self.tell(self.ledger, self.ledger_open)
 
     def receiveMsg_LedgerReady(self, msg: LedgerReady, sender) -> None:
+        if self.ledger_reopening:
+            return self.ledger_reopened(msg)
+        if msg.pid is not None:
+            self.ledger_pid = msg.pid
         if msg.error:
             log.error("%s", msg.error)
             if self.phase in ("opening", "loading"):
@@ -173,7 +179,7 @@ class OrganizationActor(RestartSupervision, TrialSupervision, VsmActor):
             return
         root = self.genome.root_node_id
         candidates = tuple((reply_to, self.event("directive_failed", directive_ending(directive_id, (), ROOT_RESTARTED, None)[1],
-                                                 directive_id=directive_id, node_id=root))
+                                                 directive_id=directive_id, node_id=root), None)
                            for reply_to, directive_id in waiting)
         self.tell(self.ledger, SettleDirectives(candidates=candidates))
 
@@ -183,7 +189,8 @@ class OrganizationActor(RestartSupervision, TrialSupervision, VsmActor):
         self.tell(sender, StatusReply(genome=self.genome, pids=dict(self.pids), restarts=dict(self.restarts),
                                       started_at=getattr(self, "started_at", None),
                                       boot_genome=getattr(self, "boot_genome", None), providers=providers,
-                                      ledger=describe_ledger(self.config.ledger_url)))
+                                      ledger=describe_ledger(self.config.ledger_url), ledger_pid=self.ledger_pid,
+                                      given_up=tuple(sorted(self.given_up))))
 
     # -- live changes ----------------------------------------------------------------------------
 
@@ -263,6 +270,8 @@ class OrganizationActor(RestartSupervision, TrialSupervision, VsmActor):
     def receiveMsg_ChildActorExited(self, msg: ChildActorExited, sender) -> None:
         if self.stopping:
             return
+        if msg.childAddress == getattr(self, "ledger", None):
+            return self.restart_ledger("actor exit reported")
         for node_id, address in list(self.directory.items()):
             if address == msg.childAddress:  # ActorAddress is unhashable: compare, never key by it
                 self.restart(node_id, "actor exit reported")
@@ -281,6 +290,8 @@ class OrganizationActor(RestartSupervision, TrialSupervision, VsmActor):
         for node_id, pid in list(self.pids.items()):
             if pid != own and not alive(pid):
                 self.restart(node_id, f"process {pid} is gone")
+        if self.ledger_pid not in (None, own) and not alive(self.ledger_pid):
+            self.restart_ledger(f"process {self.ledger_pid} is gone")
         if self.applying is not None and time.perf_counter() - self.applying["t0"] > 10 * self.config.watchdog_seconds:
             log.warning("live patch: no acknowledgement from %s; answering anyway", sorted(self.applying["waiting"]))
             self.acknowledged(None, force=True)

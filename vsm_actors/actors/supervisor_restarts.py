@@ -11,9 +11,10 @@ import time
 
 from ..core.control.restarts import RestartIntensity, RestartWindow
 from ..core.model.payloads import AlgedonicOverridePolicy, AlgedonicSignal, AlgedonicSourceKind, AlgedonicValence
+from .ledger_actor import LedgerActor
 from .node_actor import NodeActor
-from .protocol import ChildRestarted, GenomeChanged, LedgerWrite, RootMoved
-from .protocol_control import SignalApplied, SignalNode
+from .protocol import ChildRestarted, GenomeChanged, LedgerReady, LedgerWrite, RootMoved
+from .protocol_control import LedgerMoved, SignalApplied, SignalNode
 
 log = logging.getLogger("vsm.supervisor")
 GIVE_UP_SEVERITY = 8  # a node that keeps dying is serious: its metasystem must hear of it
@@ -79,6 +80,35 @@ class RestartSupervision:
             self.given_up.discard(revived)
             self.restart_windows.pop(revived, None)
             self.start_again(revived, "resumed after its restart intensity was exceeded", None)
+
+    # -- the ledger actor ------------------------------------------------------------------------
+
+    def restart_ledger(self, reason: str) -> None:
+        """A new ledger actor on the same ledger; every node is told once it is open. What the dead
+        one held uncommitted was never acknowledged; answers it held are sent again (the root's
+        recent answers, settled against the ledger: see NodeActor.receiveMsg_LedgerMoved)."""
+        if self.ledger_reopening or self.stopping or self.phase != "running":
+            return
+        self.ledger_lost = (reason, self.ledger_pid)
+        self.ledger_pid, self.ledger_reopening = None, True
+        self.ledger = self.createActor(LedgerActor)
+        self.tell(self.ledger, self.ledger_open)
+
+    def ledger_reopened(self, msg: LedgerReady) -> None:
+        self.ledger_reopening = False
+        reason, old_pid = self.ledger_lost
+        if msg.error:
+            log.error("the ledger actor died (%s) and its replacement cannot open the ledger: %s", reason, msg.error)
+            return
+        self.ledger_pid = msg.pid
+        self.restarts["ledger"] = self.restarts.get("ledger", 0) + 1
+        moved = LedgerMoved(ledger=self.ledger)
+        for address in self.directory.values():
+            self.tell(address, moved)
+        log.warning("ledger actor restarted (%s) as pid %s", reason, msg.pid)
+        self.tell(self.ledger, LedgerWrite(events=(self.event("node_restarted", {
+            "node_id": "ledger", "node_kind": "ledger actor", "reason": reason, "old_pid": old_pid,
+            "restart_count": self.restarts["ledger"]}),)))
 
     def receiveMsg_SignalApplied(self, msg: SignalApplied, sender) -> None:
         if msg.error:  # the pause of a given-up node could not be applied: say so, it is all we can do

@@ -38,8 +38,10 @@ def provider_options(fn):
                            "worktree of DIR on branch vsm/<leaf id> (in DIR/.vsm-worktrees/) when DIR is a git "
                            "repository, else DIR/<leaf id>. Results list the files each call changed.")(fn)
     fn = click.option("--provider-option", "provider_options", multiple=True, metavar="KEY=VALUE",
-                      help="Provider option, repeatable, typed: timeout_seconds=60, inherit_env=false, "
-                           "argv='[\"aider\",\"--message\",\"{prompt}\"]'. PROVIDER.KEY=VALUE configures "
+                      help="Provider option, repeatable, typed: timeout_seconds=60, "
+                           "argv='[\"aider\",\"--message\",\"{prompt}\"]', pass_env='[\"GH_TOKEN\",\"AWS_*\"]' "
+                           "(the agent's process gets only PATH, HOME, LANG and such of your environment, plus "
+                           "what pass_env names; inherit_env=true gives it all). PROVIDER.KEY=VALUE configures "
                            "another provider, for nodes whose genome model names it (e.g. codex.model=gpt-5).")(fn)
     fn = click.option("--script", "script", type=click.Path(dir_okay=False),
                       help="Script file (YAML/JSON) for the scripted provider.")(fn)

@@ -9,6 +9,9 @@ crash; reliability.md §1.4), foreign keys on and a busy timeout, and takes the 
 (`IMMEDIATE`) so a second writer waits instead of failing half-way. `schema=` puts the tables of
 a PostgreSQL ledger in their own schema (created if missing), which is how tests and several
 organizations share one database.
+
+Storage faults are told in plain words (`faults.py`): "ledger disk is full (…)", not the failed
+ROLLBACK that follows one. A PostgreSQL connection the server dropped is replaced at the next use.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 import peewee as pw
 from attrs import frozen
 
-from .base import LedgerConflictError, LedgerError, LedgerFullError, LedgerStorageError
+from .base import LedgerConflictError, LedgerError
+from .faults import storage_error
 
 BUSY_TIMEOUT_S = 5.0
 SQLITE_PRAGMAS = {
@@ -139,17 +143,34 @@ def make_database(target: Target, *, auto_checkpoint: bool = True, read_only: bo
 
 
 @contextlib.contextmanager
-def translate_errors(action: str, where: str) -> Iterator[None]:
-    """Driver errors become `LedgerStorageError`s naming the action and the database."""
+def translate_errors(action: str, where: str, path: str | None = None) -> Iterator[None]:
+    """Driver errors become `LedgerStorageError`s naming the action and the database; a storage
+    fault (full disk, read-only or locked database, lost connection) in plain words (`faults`).
+    `path`: a SQLite file, whose filesystem's free space tells a full disk from a failing one."""
     try:
         yield
     except LedgerError:
         raise
     except pw.PeeweeException as exc:
-        text = str(exc).strip() or type(exc).__name__
-        if "full" in text.lower() and isinstance(exc, pw.OperationalError):
-            raise LedgerFullError(f"{action} failed on {where}: {text}") from exc
-        raise LedgerStorageError(f"{action} failed on {where}: {text}") from exc
+        raise storage_error(exc, where, action, free_bytes=free_bytes(path)) from exc
+
+
+def free_bytes(path: str | None) -> int | None:
+    """Space an ordinary process may still use on the filesystem holding `path` (None: unknown)."""
+    if not path or path == ":memory:":
+        return None
+    try:
+        stat = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    except OSError:
+        return None
+    return stat.f_bavail * stat.f_frsize
+
+
+def connection_lost(db: pw.Database) -> bool:
+    """Has the server dropped this PostgreSQL connection? psycopg2 marks it closed, but peewee
+    keeps handing it out, so every later statement would fail with "connection already closed"."""
+    conn = None if db.is_closed() else db._state.conn
+    return bool(getattr(conn, "closed", 0)) and not db.in_transaction()
 
 
 def masked_error(exc: pw.OperationalError) -> Exception:

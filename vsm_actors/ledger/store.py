@@ -3,7 +3,7 @@
 One schema (`_models`), one code path. The engine differences are few: how a connection is
 opened (`_database`), how a batch of rows is sent (`insert_rows`), and that PostgreSQL needs
 `COLLATE "C"` for ids to order by code point as Python and SQLite do. Every write is one
-transaction and every error surfaces as a `LedgerError`.
+transaction and every error surfaces as a `LedgerError`; storage faults in plain words (`faults`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from ..core.model.records import GenomeSnapshot, GenomeSnapshotRole, role_storag
 from ..core.model.trace import TaskTrace
 from . import _rows
 from ._checkpoint import WalCheckpointer
-from ._database import Target, conflict_error, insert_rows, make_database, masked_error, parse_target, translate_errors
+from ._database import (
+    Target, conflict_error, connection_lost, insert_rows, make_database, masked_error, parse_target, translate_errors,
+)
 from ._evolution_store import EvolutionRecordStore
 from ._compact import unpack_blob
 from ._models import READABLE_VERSIONS, SCHEMA_VERSION, make_models
@@ -47,6 +49,7 @@ class PeeweeLedger(EvolutionRecordStore, Ledger):
         self.target: Target = parse_target(url)
         self._where = self.target.describe()
         self._sqlite = self.target.engine == "sqlite"
+        self._file = self.target.database if self._sqlite else None  # whose disk may fill up
         background = background_checkpoints and self._sqlite and not read_only
         self._db = make_database(self.target, auto_checkpoint=not background, read_only=read_only)
         self._collation = None if self._sqlite else '"C"'
@@ -54,7 +57,7 @@ class PeeweeLedger(EvolutionRecordStore, Ledger):
         self._pid = os.getpid()
         self._closed = False
         try:
-            with translate_errors("opening the ledger", self._where):
+            with translate_errors("opening the ledger", self._where, self._file):
                 self._db.connect()
                 self._check_schema() if read_only else self._create_schema()
             self._checkpointer = WalCheckpointer(self.target.database) if background else None
@@ -98,12 +101,16 @@ class PeeweeLedger(EvolutionRecordStore, Ledger):
         if os.getpid() != self._pid:
             self._db._state.reset()
             self._pid = os.getpid()
+        elif not self._sqlite and connection_lost(self._db):
+            # the server went away (restart, pg_terminate_backend): the write that noticed has
+            # failed with the plain reason; this one gets a fresh session instead of the dead one
+            self._db._state.reset()
         if self._db.is_closed():
             self._db.connect()
         return self._db
 
     def _write(self, action: str, work: Callable[[], T]) -> T:
-        with translate_errors(action, self._where):
+        with translate_errors(action, self._where, self._file):
             db = self._ready()
             try:
                 with db.atomic():
@@ -112,7 +119,7 @@ class PeeweeLedger(EvolutionRecordStore, Ledger):
                 raise masked_error(exc) from None
 
     def _read(self, action: str, query: Callable[[], T]) -> T:
-        with translate_errors(action, self._where):
+        with translate_errors(action, self._where, self._file):
             self._ready()
             return query()
 
@@ -153,7 +160,7 @@ class PeeweeLedger(EvolutionRecordStore, Ledger):
     def write_rows(self, event_rows: list[_rows.Row], trace_rows: list[tuple[_rows.Row, list[str]]]) -> None:
         """`write_batch` for rows already built (`_rows`); the ledger writer process builds them."""
         # the inner writes become savepoints: one commit for the ledger actor's whole group
-        with translate_errors("writing a batch", self._where):
+        with translate_errors("writing a batch", self._where, self._file):
             with self._ready().atomic():
                 self._append_rows(event_rows)
                 self._put_traces(trace_rows)

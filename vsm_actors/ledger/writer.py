@@ -141,12 +141,14 @@ def _status(proc: subprocess.Popen) -> str:
 
 
 def serve(url: str, inbox: Connection, outbox: Connection) -> int:
+    from . import describe_ledger
+    from .faults import open_failure
     from .store import PeeweeLedger
 
     try:
         ledger = PeeweeLedger(url, background_checkpoints=True)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which falls back to itself
-        outbox.send(("failed", f"cannot open ledger {url}: {exc}"))
+        outbox.send(("failed", open_failure(exc, describe_ledger(url))))  # never the URL's password
         return 1
     # everything so far lives as long as the process; new rows die young and acyclic: keep the
     # collector's passes off the former and rare over the latter
@@ -167,6 +169,8 @@ def serve(url: str, inbox: Connection, outbox: Connection) -> int:
                 for item in champions:
                     write_state(ledger, item)
             except Exception as exc:  # noqa: BLE001 - the parent turns it into unacknowledged events
+                # a storage fault's message is already plain ("ledger disk is full (...)", faults.py);
+                # the batch is not retried here: the parent answers its waiting senders with it
                 outbox.send((seq, str(exc)))
             else:
                 outbox.send((seq, None))

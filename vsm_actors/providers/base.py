@@ -25,12 +25,15 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from typing import Protocol, runtime_checkable
+from urllib.parse import unquote
 
 from attrs import field, frozen
 
 from ..core.model.node import ModelSpec
 
 __all__ = [
+    "MIN_SECRET_LEN",
+    "REDACTED",
     "InvalidResponse",
     "InvalidScript",
     "MissingConfig",
@@ -42,10 +45,12 @@ __all__ = [
     "ProviderConfigError",
     "ProviderRequestError",
     "UnknownProvider",
+    "looks_secret",
     "redact",
     "rough_token_estimate",
     "runs_off_thread",
     "secret_values_from_env",
+    "url_passwords",
 ]
 
 
@@ -195,21 +200,53 @@ def rough_token_estimate(text: str) -> int:
     return ((len(text) if text.isascii() else len(text.encode("utf-8"))) + 3) // 4
 
 
-# Names of inherited environment variables whose values must never be echoed back.
-_SECRET_NAME = re.compile(r"(API_?KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.IGNORECASE)
-# Short values would redact ordinary words; real keys are long.
-_MIN_SECRET_LEN = 8
+# Names of environment variables whose values are secrets when a child process is given them:
+# API keys, tokens, passwords (…_PASS too), Sentry-style DSNs, credentials, auth values. AUTHOR is
+# excluded: GIT_AUTHOR_NAME is a name, and redacting it would erase it from every answer.
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASS|DSN|CREDENTIAL|AUTH(?!OR)", re.IGNORECASE)
+# Shorter values are not redacted: a 1-2 character "secret" would erase ordinary letters and digits
+# from every answer, and guards nothing (it is guessed at once). Anything of 3 characters or more
+# given as a secret is redacted, however short.
+MIN_SECRET_LEN = 3
+# Flag values of secret-looking names (HAS_TOKEN=yes, USE_AUTH=off) are settings, not secrets.
+_FLAG_VALUES = frozenset({"true", "false", "yes", "no", "on", "off", "none", "null", "0", "1"})
+# scheme://user:PASSWORD@host - the password part of any URL, wherever it appears in a text
+_URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)([^\s@/]+)@")
 REDACTED = "[REDACTED]"
 
 
+def looks_secret(name: str) -> bool:
+    """Does an environment variable of this name hold a secret (…KEY, …TOKEN, …PASS, …DSN, …)?"""
+    return _SECRET_NAME.search(name) is not None
+
+
+def url_passwords(value: str) -> tuple[str, ...]:
+    """The passwords of URLs in `value`, as written and percent-decoded (a child may print either)."""
+    found: list[str] = []
+    for match in _URL_PASSWORD.finditer(value):
+        found += dict.fromkeys((match.group(2), unquote(match.group(2))))
+    return tuple(found)
+
+
 def secret_values_from_env(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """Return values of secret-looking variables (…API_KEY, …TOKEN, …) long enough to redact."""
+    """The secrets an environment (ours by default) holds: the values of secret-looking variables
+    (see `looks_secret`; flag values such as "yes" aside) and the password of every URL value
+    (DATABASE_URL=postgresql://u:pw@h/db gives "pw")."""
     source = os.environ if env is None else env
-    return tuple(v for k, v in source.items() if _SECRET_NAME.search(k) and len(v) >= _MIN_SECRET_LEN)
+    found: list[str] = []
+    for name, value in source.items():
+        if looks_secret(name) and value.strip().lower() not in _FLAG_VALUES:
+            found.append(value)
+        if "://" in value:
+            found += url_passwords(value)
+    return tuple(found)
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """Replace every occurrence of each secret (longest first) with a fixed marker."""
-    for secret in sorted({s for s in secrets if len(s) >= _MIN_SECRET_LEN}, key=len, reverse=True):
+    """Replace every occurrence of each secret (longest first; MIN_SECRET_LEN characters or more)
+    with a fixed marker, and mask the password of every URL in the text, whatever its length."""
+    for secret in sorted({s for s in secrets if s and len(s) >= MIN_SECRET_LEN}, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
+    if "://" in text:
+        text = _URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED + "@", text)
     return text

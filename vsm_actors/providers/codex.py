@@ -10,6 +10,14 @@ Deliberate difference from the reference: `danger-full-access` (or a bypass flag
 `extra_args`) is refused unless `allow_danger_full_access=True`, so an environment variable alone
 cannot take a leaf out of its sandbox. A wall-clock limit (`timeout_seconds`) is added too; the
 reference waits forever.
+
+Environment: like every command provider's child, codex gets an allowlist of ours (command.py),
+here `BASE_ENV` plus `CODEX_ENV`: its own variables (CODEX_*: CODEX_HOME, CODEX_API_KEY,
+CODEX_ACCESS_TOKEN, CODEX_CA_CERTIFICATE, …), the OpenAI ones it reads (OPENAI_*: OPENAI_API_KEY,
+OPENAI_BASE_URL, …), the proxy and CA-bundle variables it honours, and RUST_LOG. A key that a
+model provider of its config.toml names with `env_key` (say AZURE_OPENAI_API_KEY) is passed with
+the `pass_env` option. `codex_api_key` reaches it as CODEX_API_KEY. All of these are redacted
+from what codex prints, as every command provider's secrets are.
 """
 
 from __future__ import annotations
@@ -33,9 +41,10 @@ from .base import (
     redact,
     rough_token_estimate,
 )
-from .command import ERROR_TAIL_CHARS, RAW_TAIL_CHARS, CommandProvider
+from .command import ERROR_TAIL_CHARS, RAW_TAIL_CHARS, CommandProvider, to_env_patterns
 
 __all__ = [
+    "CODEX_ENV",
     "CodexApproval",
     "CodexConfig",
     "CodexEvents",
@@ -72,6 +81,9 @@ _APPROVAL_NAMES = {
     "untrusted": CodexApproval.Untrusted, "on-request": CodexApproval.OnRequest,
     "on_request": CodexApproval.OnRequest, "never": CodexApproval.Never,
 }
+# What codex reads of our environment beyond command.BASE_ENV (see the module docstring).
+CODEX_ENV = ("CODEX_*", "OPENAI_*", "SSL_CERT_FILE", "SSL_CERT_DIR", "HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY",
+             "NO_PROXY", "https_proxy", "http_proxy", "all_proxy", "no_proxy", "RUST_LOG")
 _BYPASS_FLAGS = ("--dangerously-bypass-approvals-and-sandbox", "--yolo")
 # Item types whose payload describes edits (e.g. "file_change"); the reference's substring rule.
 _FILEISH = ("file", "patch", "change")
@@ -114,6 +126,7 @@ class CodexConfig:
     extra_args: tuple[str, ...] = field(default=(), converter=tuple)
     timeout_seconds: float = 1200.0
     allow_danger_full_access: bool = False
+    pass_env: tuple[str, ...] = field(default=(), converter=to_env_patterns)  # beyond CODEX_ENV
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> CodexConfig:
@@ -287,6 +300,7 @@ class CodexProvider:
             argv=codex_argv(config),
             workspace=config.workspace_root,
             timeout_seconds=config.timeout_seconds,
+            pass_env=(*CODEX_ENV, *config.pass_env),
             secret_env={"CODEX_API_KEY": config.codex_api_key} if config.codex_api_key else {},
             name=self.name,
             label="codex CLI",

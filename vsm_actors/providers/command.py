@@ -16,13 +16,29 @@ as `aider --message {prompt}` take it there, and one reading stdin as well would
     --- HARNESS METADATA ---
     key: value            (sorted keys; section only when metadata is non-empty)
 
-Secrets (`secret_env`) reach the child only through its environment. They, and the values of
-secret-looking inherited variables (…API_KEY, …TOKEN), are scrubbed from everything returned:
-output text, raw data, error messages.
+The child's environment is an allowlist, not ours: a coding agent runs code from the repository it
+works on, and our environment holds the organization's own credentials (a DATABASE_URL, a Sentry
+DSN, cloud keys). It gets
+
+    BASE_ENV       PATH HOME USER LOGNAME SHELL TERM LANG LC_* TZ TMPDIR (what programs need to
+                   run, find their tools and write temporary files; no credentials)
+    pass_env       the names or glob patterns (fnmatch, case-sensitive: "AWS_*") the options give
+    env            extra variables, given as values
+    secret_env     like env, but the values are secrets
+
+`inherit_env=True` gives the child our whole environment instead of BASE_ENV and pass_env (an
+explicit opt-in; the default is the allowlist).
+
+Every secret the child was given is scrubbed from everything returned (output text, raw data,
+error messages): each `secret_env` value, and the values of variables it gets whose names look
+secret (KEY, TOKEN, SECRET, PASS, DSN, CREDENTIAL, AUTH; `base.looks_secret`), and the password
+of every URL among them or in the output (postgresql://u:[REDACTED]@h/db). Values shorter than
+`base.MIN_SECRET_LEN` (3) characters are not redacted: they would erase ordinary letters.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import os
 import re
@@ -43,7 +59,13 @@ from .base import (
     secret_values_from_env,
 )
 
-__all__ = ["PLACEHOLDERS", "CommandProvider", "render_argv", "render_prompt"]
+__all__ = ["BASE_ENV", "PLACEHOLDERS", "CommandProvider", "allowed_env", "env_pattern_problem", "render_argv",
+           "render_prompt", "to_env_patterns"]
+
+# What every child gets of our environment (see the module docstring).
+BASE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "LANG", "LC_*", "TZ", "TMPDIR")
+# a variable name, or a glob pattern of one (*, ?, [seq])
+_ENV_PATTERN = re.compile(r"^[A-Za-z0-9_*?\[\]!-]+$")
 
 PLACEHOLDERS = ("workspace", "node_id", "task_id", "model", "prompt")
 _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
@@ -75,6 +97,27 @@ def _placeholder_values(request: ModelRequest, workspace: str) -> dict[str, str]
     }
 
 
+def env_pattern_problem(pattern: object) -> str | None:
+    """Why `pattern` is not a variable name or glob pattern (None when it is one)."""
+    if not isinstance(pattern, str) or not pattern:
+        return f"pass_env entries are variable names or glob patterns, got {pattern!r}"
+    if not _ENV_PATTERN.match(pattern):
+        return f"pass_env entry {pattern!r} is not a variable name or glob pattern (letters, digits, _, *, ?, [])"
+    return None
+
+
+def allowed_env(source: Mapping[str, str], patterns: Sequence[str]) -> dict[str, str]:
+    """The variables of `source` whose names match one of `patterns` (fnmatch, case-sensitive)."""
+    return {name: value for name, value in source.items()
+            if any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)}
+
+
+def to_env_patterns(value: object) -> tuple[str, ...]:
+    if isinstance(value, (str, bytes)):  # "AWS_*" would become a tuple of characters
+        return (value,)  # type: ignore[return-value]
+    return tuple(value)  # type: ignore[call-overload]
+
+
 def _to_argv(value: object) -> tuple[str, ...]:
     # A single string would otherwise become a tuple of characters; and it smells of a shell line.
     if isinstance(value, (str, bytes)):
@@ -96,8 +139,10 @@ class CommandProvider:
             (e.g. one checkout per leaf). It must exist.
         timeout_seconds: wall-clock limit; on expiry the whole process group is terminated, then
             killed after `kill_grace_seconds`.
-        env: extra environment for the child (inherits ours unless `inherit_env` is False).
+        pass_env: names or glob patterns of our variables the child also gets (beyond `BASE_ENV`).
+        env: extra environment for the child, as values.
         secret_env: like `env`, but the values are never shown (repr, raw, errors, output).
+        inherit_env: give the child our whole environment instead of `BASE_ENV` + `pass_env`.
         stdout_limit_bytes / stderr_limit_bytes: capture bounds (stdout head, stderr tail).
         label: how error messages name the program ("command" by default).
         parser: turns a successful run into a response; the default takes stdout as the text.
@@ -109,7 +154,8 @@ class CommandProvider:
     kill_grace_seconds: float = 2.0
     env: Mapping[str, str] = field(factory=dict)
     secret_env: Mapping[str, str] = field(factory=dict, repr=False)
-    inherit_env: bool = True
+    pass_env: tuple[str, ...] = field(default=(), converter=to_env_patterns)
+    inherit_env: bool = False
     stdout_limit_bytes: int = 16 * 1024 * 1024
     stderr_limit_bytes: int = 64 * 1024
     name: str = "command"
@@ -122,6 +168,9 @@ class CommandProvider:
             raise ProviderConfigError("command argv must be a non-empty list of strings")
         if self.timeout_seconds <= 0:
             raise ProviderConfigError(f"timeout_seconds must be positive, got {self.timeout_seconds!r}")
+        problem = next(filter(None, map(env_pattern_problem, self.pass_env)), None)
+        if problem:
+            raise ProviderConfigError(problem)
 
     def complete(self, request: ModelRequest) -> ModelResponse:
         """Run the command once; raise `ProviderRequestError` on spawn failure, timeout or exit != 0."""
@@ -152,12 +201,13 @@ class CommandProvider:
             raise ProviderRequestError(redact(f"failed to spawn {self.label}: {error}", secrets)) from None
 
     def _child_env(self) -> dict[str, str]:
-        base = dict(os.environ) if self.inherit_env else {}
+        base = dict(os.environ) if self.inherit_env else allowed_env(os.environ, (*BASE_ENV, *self.pass_env))
         return {**base, **self.env, **self.secret_env}
 
     def _secrets(self) -> tuple[str, ...]:
-        inherited = secret_values_from_env() if self.inherit_env else ()
-        return (*self.secret_env.values(), *secret_values_from_env(self.env), *inherited)
+        """What must never come back: every secret_env value, and the secrets of what the child
+        sees (secret-looking names, URL passwords); see the module docstring."""
+        return (*self.secret_env.values(), *secret_values_from_env(self._child_env()))
 
 
 def _plain_output(run: ProcessRun, prompt: str, secrets: tuple[str, ...], *, label: str) -> ModelResponse:

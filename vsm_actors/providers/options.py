@@ -6,6 +6,12 @@ any JSON) and an unknown key or a value of the wrong type is refused, naming the
 valid ones, before an organization starts. `check_provider` then builds the provider once and
 checks what a build does not (the program to run exists), so a missing binary or API key is a
 message at the command line, not a failed task minutes later.
+
+Some options are secrets (`SECRET_OPTIONS`): an API key, the command's `secret_env`. This table is
+the one place that says so. Their values are never repeated in a message here, `masked_options`
+shows them as `***`, and the providers redact them from everything they return.
+`pass_env` (command, codex) names the variables of our environment the agent's process also gets
+(names or glob patterns: `["AWS_*","GH_TOKEN"]`); see providers/command.py for the allowlist.
 """
 
 from __future__ import annotations
@@ -17,16 +23,20 @@ import shutil
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .base import ModelProvider, ModelProviderError, ProviderConfigError
+from .base import ModelProvider, ModelProviderError, ProviderConfigError, redact
+from .command import env_pattern_problem
 
 __all__ = [
     "OPTION_TYPES",
+    "SECRET_OPTIONS",
     "SELECTABLE_PROVIDERS",
     "OptionError",
     "check_provider",
     "default_options",
+    "masked_options",
     "parse_option",
     "parse_options",
+    "secret_option_values",
 ]
 
 # option name -> type: str | int | number | bool | list (of strings) | map (string -> string) | json
@@ -34,15 +44,22 @@ OPTION_TYPES: dict[str, dict[str, str]] = {
     "echo": {"prefix": "str"},
     "scripted": {"script": "json", "seed": "int", "sleep": "bool"},
     "command": {"argv": "list", "workspace": "str", "timeout_seconds": "number", "kill_grace_seconds": "number",
-                "env": "map", "secret_env": "map", "inherit_env": "bool", "stdout_limit_bytes": "int",
-                "stderr_limit_bytes": "int"},
+                "env": "map", "secret_env": "map", "inherit_env": "bool", "pass_env": "list",
+                "stdout_limit_bytes": "int", "stderr_limit_bytes": "int"},
     "codex": {"binary": "str", "workspace_root": "str", "model": "str", "profile": "str", "sandbox": "str",
               "approval": "str", "ephemeral": "bool", "json_events": "bool", "skip_git_repo_check": "bool",
               "codex_api_key": "str", "extra_args": "list", "timeout_seconds": "number",
-              "allow_danger_full_access": "bool"},
+              "allow_danger_full_access": "bool", "pass_env": "list"},
     "openai": {"api_key": "str", "base_url": "str", "default_model": "str", "timeout_seconds": "number",
                "max_retries": "int"},
 }
+# options whose values are secrets (of a map: every value); see the module docstring
+SECRET_OPTIONS: dict[str, frozenset[str]] = {
+    "command": frozenset({"secret_env"}),
+    "codex": frozenset({"codex_api_key"}),
+    "openai": frozenset({"api_key"}),
+}
+MASK = "***"
 # providers a genome node may name in its model spec (`model: {provider: codex}`), and that the
 # command line configures; `world` is a simulation's, built by `vsm simulate` only
 SELECTABLE_PROVIDERS = tuple(sorted(OPTION_TYPES))
@@ -78,11 +95,36 @@ def parse_option(provider: str, key: str, text: str) -> Any:
     kind = types.get(key)
     if kind is None:
         raise OptionError(f"unknown option {key!r} for provider {provider!r}; valid options: {valid_names(provider)}")
+    secret = key in SECRET_OPTIONS.get(provider, ())
     try:
-        return _convert(kind, text)
+        value = _convert(kind, text)
     except ValueError:
-        raise OptionError(f"option {key!r} of provider {provider!r} must be {_TYPE_WORDS[kind]}, "
-                          f"got {text!r}") from None
+        got = "(the value given is a secret: not shown)" if secret else f"got {text!r}"
+        raise OptionError(f"option {key!r} of provider {provider!r} must be {_TYPE_WORDS[kind]}, {got}") from None
+    if key == "pass_env":
+        problem = next(filter(None, map(env_pattern_problem, value)), None)
+        if problem:
+            raise OptionError(f"option 'pass_env' of provider {provider!r}: {problem}")
+    return value
+
+
+def secret_option_values(provider: str, options: Mapping[str, Any]) -> tuple[str, ...]:
+    """The values of `provider`'s options that are secrets (each value of a secret map)."""
+    found: list[str] = []
+    for key in SECRET_OPTIONS.get(provider, ()):
+        value = options.get(key)
+        if isinstance(value, str):
+            found.append(value)
+        elif isinstance(value, Mapping):
+            found += [v for v in value.values() if isinstance(v, str)]
+    return tuple(found)
+
+
+def masked_options(provider: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """`options` fit to show: a secret option's value (each value of a secret map) is `***`."""
+    secret = SECRET_OPTIONS.get(provider, frozenset())
+    return {key: (dict.fromkeys(value, MASK) if isinstance(value, Mapping) else MASK) if key in secret else value
+            for key, value in options.items()}
 
 
 def parse_options(provider: str, items: Iterable[tuple[str, str]]) -> dict[str, Any]:
@@ -142,7 +184,8 @@ def check_provider(provider: str, options: Mapping[str, Any], *, where: str = ""
         built = make_provider(provider, **options)
     except ModelProviderError as error:
         hint = _HINTS.get(provider, "")
-        raise OptionError(f"{who}: {error}" + (f"; {hint}" if hint and "OPENAI_API_KEY" in str(error) else "")
+        text = redact(str(error), secret_option_values(provider, options))  # a constructor may quote a value
+        raise OptionError(f"{who}: {text}" + (f"; {hint}" if hint and "OPENAI_API_KEY" in text else "")
                           + f"; valid options: {valid_names(provider)}") from None
     program, option = (built.argv[0], "argv") if provider == "command" else \
         (built.config.binary, "binary") if provider == "codex" else (None, "")
