@@ -195,3 +195,11 @@ def test_real_subprocess(run_ledger, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "vsm_actors", "ledger", "tree", "--ledger", str(tmp_path / "x.db")],
                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert proc.returncode == 2 and "x.db" in proc.stderr and proc.stdout == ""
+
+
+@pytest.mark.parametrize("url", ["postgresql://bob:hunter2@127.0.0.1:1/nowhere",
+                                 "postgresql://bob:hunter2@127.0.0.1:1/nowhere?schema=bad-name!"])
+def test_a_ledger_url_password_never_reaches_the_error(url) -> None:
+    result = CliRunner().invoke(main, ["ledger", "events", "--ledger", url])
+    assert result.exit_code == 2
+    assert "hunter2" not in result.output and "bob" in result.output

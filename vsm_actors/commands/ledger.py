@@ -34,7 +34,7 @@ from .. import codec
 from ..core.model.events import LedgerEvent
 from ..core.model.records import role_storage_key
 from ..ledger import DEFAULT_LEDGER, MEMORY_URL, EventQuery, Ledger, LedgerError, open_ledger
-from ..ledger._database import parse_target
+from ..ledger._database import mask_url, parse_target
 from ..views.costs import Pricing, price_problems
 from ..views.event_lines import EventColumns, event_line
 from ..views.event_lines import kind_name as _kind_name
@@ -60,21 +60,22 @@ def read_ledger(url: str | None) -> Iterator[Ledger]:
     """Open an existing ledger; a missing SQLite file or a database that cannot be opened is bad
     input (exit 2) with the location in the message."""
     location = ledger_location(url)
+    shown = mask_url(location)  # a PostgreSQL password never reaches a message
     if location != MEMORY_URL:
         try:
             target = parse_target(location)
         except LedgerError as exc:
-            raise BadInput(f"{location}: {exc}") from None
+            raise BadInput(f"{shown}: {exc}") from None
         if target.engine == "sqlite" and target.database != ":memory:" and not os.path.isfile(target.database):
             raise BadInput(f"{target.database}: no such ledger file (pass --ledger PATH|URL or set VSM_LEDGER)")
     try:
         ledger = open_ledger(location, read_only=True)
     except LedgerError as exc:
-        raise BadInput(f"{location}: cannot open the ledger: {exc}") from None
+        raise BadInput(f"{shown}: cannot open the ledger: {exc}") from None
     try:
         yield ledger
     except LedgerError as exc:
-        raise click.ClickException(f"{location}: {exc}") from None
+        raise click.ClickException(f"{shown}: {exc}") from None
     finally:
         ledger.close()
 
