@@ -4,8 +4,8 @@ holding it has committed.
 
 Durable ledgers are written through a writer process (`ledger.writer`), one batch in flight: while
 it commits, the next batch gathers, so batches grow with load and no timer decides their size.
-Until the writer reports ready, and for good if it ever dies, the actor commits inline on timer
-windows instead. Reads (the champion at boot, recovery checks) always use the actor's own
+Until the writer reports ready, and while a dead one is replaced (at most five times a minute),
+the actor commits inline on timer windows instead. Reads (the champion at boot, recovery checks) always use the actor's own
 connection.
 """
 
@@ -30,6 +30,8 @@ from ..ledger.writer import WriterProcess
 from .base import VsmActor
 from ..ledger.evolution_state import load_evolution, load_pauses
 from ..core.control.recovery import correlation_of, is_answered
+from ..core.control.restarts import RestartIntensity, RestartWindow
+from .runtime import TimeOrderedIds
 from .protocol_control import SettleDirectives
 from .protocol import (
     READABLE, DirectiveDone, EvolutionLoaded, LedgerAnswer, LedgerRead, LedgerClose, LedgerClosed, LedgerLoadChampion, LedgerLoadEvolution, LedgerOpen, LedgerReady,
@@ -38,6 +40,7 @@ from .protocol import (
 
 log = logging.getLogger("vsm.ledger")
 
+WRITER_INTENSITY = RestartIntensity(max_restarts=5, period_seconds=60.0)
 _POLL = timedelta(microseconds=500)   # how soon to look for the writer's report of a batch in flight
 
 
@@ -48,6 +51,8 @@ class LedgerActor(VsmActor):
         self.url: str | None = None
         self.writer: WriterProcess | None = None
         self.inflight: tuple | None = None   # (seq, events, traces, champions, acks) at the writer
+        self.writer_window, self.writer_restarts = RestartWindow(), 0
+        self.new_id = TimeOrderedIds()
         self.seq = 0
         self.events: list = []
         self.traces: list = []
@@ -218,9 +223,30 @@ class LedgerActor(VsmActor):
         """Commit in the actor from now on. A batch the writer held is either wholly committed
         (one transaction) or not at all: its first event tells which; traces and champions are
         upserts, so writing them again is harmless."""
-        log.error("%s; committing in the actor from now on", self.writer.error)
+        log.error("%s; committing in the actor until a new writer is ready", self.writer.error)
         self.writer.close(timeout=5)
         self.writer = None
+        self.recommit_inflight()
+        self.replace_writer()
+
+    def replace_writer(self) -> None:
+        """A new writer process (within its restart intensity, as for nodes), so a dead one costs
+        a few inline commits and not the throughput of the rest of the run."""
+        self.writer_window, allowed = self.writer_window.admit(time.monotonic(), WRITER_INTENSITY)
+        if not allowed:
+            log.error("the ledger writer died %d times within %gs; committing in the actor from now on",
+                      WRITER_INTENSITY.max_restarts + 1, WRITER_INTENSITY.period_seconds)
+            return
+        try:
+            self.writer = WriterProcess(self.url)
+        except OSError as exc:
+            log.warning("cannot start a new ledger writer process (%s); committing in the actor", exc)
+            return
+        self.writer_restarts += 1
+        self.events.append(LedgerEvent(id=self.new_id(), kind=Other("ledger_writer_restarted"), created_at=utc_now(),
+                                       payload={"restart_count": self.writer_restarts, "pid": self.writer.proc.pid}))
+
+    def recommit_inflight(self) -> None:
         if self.inflight is None:
             return
         _seq, events, traces, champions, acks = self.inflight
