@@ -238,3 +238,24 @@ def test_a_killed_ledger_actor_is_replaced_and_no_directive_waits_for_it(tmp_pat
             endings = [e for e in ledger.events(EventFilter(directive_id=done.directive_id))
                        if e.storage_key in ("other:directive_completed", "other:directive_failed")]
             assert len(endings) == 1
+
+
+def test_a_stopped_leaf_is_noticed_by_its_heartbeat_and_replaced(tmp_path, genomes_dir):
+    """SIGSTOP: the process is alive, so exit watching never notices; its silence does."""
+    ledger_path = tmp_path / "ledger.sqlite"
+    config = RuntimeConfig(ledger_url=str(ledger_path), watchdog_seconds=0.2, hang_seconds=1.0)
+    genome = load_genome(genomes_dir / "single_coder.yaml")
+    leaf = "primary-code-service"
+    with Organization.start(genome, config, base="multiproc", restore=False) as org:
+        assert org.run("before").ok
+        frozen_pid = org.status().pids[leaf]
+        stopped_at = time.monotonic()
+        os.kill(frozen_pid, signal.SIGSTOP)
+        wait_for(lambda: org.status().pids.get(leaf) not in (None, frozen_pid), 20, "the hung leaf to be replaced")
+        noticed_after = time.monotonic() - stopped_at
+        assert org.run("after").ok
+    (hung,) = events_named(ledger_path, "node_hung")
+    assert hung.payload["node_id"] == leaf and "stopped" in hung.payload["reason"]
+    assert noticed_after < 10.0, f"noticed after {noticed_after:.1f}s"  # 1 s of silence, then a tick
+    wait_for(lambda: not os.path.exists(f"/proc/{frozen_pid}") or open(f"/proc/{frozen_pid}/stat").read()
+             .rsplit(")", 1)[1].split()[0] in ("Z", "X"), 10, "the stopped process to be gone")

@@ -54,6 +54,15 @@ def alive(pid: int) -> bool:
         return not os.path.isdir("/proc")
 
 
+def stopped(pid: int) -> bool:
+    """True while `pid` is stopped (SIGSTOP, a debugger): alive, but running nothing."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] in (b"T", b"t")
+    except OSError:
+        return False
+
+
 def _watch_owner_in_child() -> None:
     owner = _owner
     if owner is None or owner == os.getpid():

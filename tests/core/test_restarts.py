@@ -37,3 +37,12 @@ def test_a_nonsense_intensity_is_refused() -> None:
         RestartIntensity(max_restarts=-1)
     with pytest.raises(ValueError, match="period_seconds"):
         RestartIntensity(period_seconds=0)
+
+
+def test_a_node_is_hung_when_silent_past_what_its_state_explains() -> None:
+    from vsm_actors.core.control.restarts import hung_reason
+
+    assert hung_reason(0.5, True, 1.0, 600) is None          # stopped, but not for long
+    assert "stopped" in hung_reason(1.5, True, 1.0, 600)
+    assert hung_reason(300, False, 10, 600) is None            # inside a long provider call
+    assert "timeout" in hung_reason(611, False, 10, 600)

@@ -31,6 +31,7 @@ from ..core.model.task import Directive, TaskPacket, TaskResult
 from ..providers import ModelProviderError, runs_off_thread
 from .algedonic_shell import AlgedonicNode
 from .answers_shell import DirectiveAnswers
+from .protocol_control import Ping, Pong
 from .base import VsmActor
 from .coordination_shell import CoordinationNode
 from .dispatch_queue import DispatchQueue, OutstandingTasks
@@ -123,6 +124,9 @@ class NodeActor(EvolvingNode, AlgedonicNode, CoordinationNode, DispatchQueue, Le
                 self.on_result(result, result_envelope(result, env, child_id, self.node_id, id=self.services.new_id(),
                                                        created_at=self.services.now()))
         self.drain_queue()
+
+    def receiveMsg_Ping(self, msg: Ping, sender) -> None:
+        self.tell(sender, Pong(node_id=self.node_id or "", seq=msg.seq))  # a heartbeat: this node still runs
 
     def receiveMsg_FlushEvents(self, msg: FlushEvents, sender) -> None:
         self.record([])

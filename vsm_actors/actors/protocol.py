@@ -40,6 +40,9 @@ class RuntimeConfig:
     # the period, it is paused with a pain signal instead of restarted again
     restart_intensity: int = 5
     restart_period_seconds: float = 60.0
+    # a node in another process that answers no heartbeat for this long while its process is
+    # stopped, or for this long past its provider's timeout otherwise, is hung: killed, restarted
+    hang_seconds: float = 10.0
     message_events: bool = False  # record message_received/message_published (costly, off by default)
     deterministic_ids: bool = False
     ledger_writer: str = field(default="auto", validator=in_(("auto", "process", "inline")))

@@ -75,6 +75,19 @@ class SettleDirectives:
 
 
 @frozen(kw_only=True)
+class Ping:
+    """Supervisor -> node in another process, every watchdog period: answer Pong."""
+
+    seq: int
+
+
+@frozen(kw_only=True)
+class Pong:
+    node_id: str
+    seq: int
+
+
+@frozen(kw_only=True)
 class LedgerMoved:
     """Supervisor -> every node: the ledger actor died and this one replaced it."""
 

@@ -58,6 +58,8 @@ class OrganizationActor(RestartSupervision, TrialSupervision, VsmActor):
         self.restart_windows: dict = {}   # node id -> RestartWindow (supervisor_restarts)
         self.given_up: set[str] = set()   # nodes past their restart intensity, until resumed
         self.ledger_pid: int | None = None  # the ledger actor's process, watched like the nodes'
+        self.last_pong: dict[str, float] = {}  # node id -> when it last answered a heartbeat
+        self.ping_seq = 0
         self.ledger_reopening = False
         self.client = None
         self.phase = "idle"
@@ -292,6 +294,7 @@ class OrganizationActor(RestartSupervision, TrialSupervision, VsmActor):
                 self.restart(node_id, f"process {pid} is gone")
         if self.ledger_pid not in (None, own) and not alive(self.ledger_pid):
             self.restart_ledger(f"process {self.ledger_pid} is gone")
+        self.check_heartbeats(own)
         if self.applying is not None and time.perf_counter() - self.applying["t0"] > 10 * self.config.watchdog_seconds:
             log.warning("live patch: no acknowledgement from %s; answering anyway", sorted(self.applying["waiting"]))
             self.acknowledged(None, force=True)

@@ -7,17 +7,22 @@ A mixin of OrganizationActor (it uses the supervisor's genome, directory, pids, 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import time
 
-from ..core.control.restarts import RestartIntensity, RestartWindow
+from ..core.control.restarts import RestartIntensity, RestartWindow, hung_reason
 from ..core.model.payloads import AlgedonicOverridePolicy, AlgedonicSignal, AlgedonicSourceKind, AlgedonicValence
+from .._posix import stopped
+from .leaf_providers import node_provider_spec
 from .ledger_actor import LedgerActor
 from .node_actor import NodeActor
 from .protocol import ChildRestarted, GenomeChanged, LedgerReady, LedgerWrite, RootMoved
-from .protocol_control import LedgerMoved, SignalApplied, SignalNode
+from .protocol_control import LedgerMoved, Ping, Pong, SignalApplied, SignalNode
 
 log = logging.getLogger("vsm.supervisor")
 GIVE_UP_SEVERITY = 8  # a node that keeps dying is serious: its metasystem must hear of it
+DEFAULT_PROVIDER_TIMEOUT = 600.0  # the command provider's own default
 
 
 class RestartSupervision:
@@ -38,6 +43,7 @@ class RestartSupervision:
 
     def start_again(self, node_id: str, reason: str, old_pid: int | None) -> None:
         self.restarts[node_id] = self.restarts.get(node_id, 0) + 1
+        self.last_pong.pop(node_id, None)  # a new process: its heartbeats start now
         self.directory[node_id] = self.createActor(NodeActor)
         self.setup(node_id)
         changed = GenomeChanged(genome=self.genome, directory=dict(self.directory))
@@ -80,6 +86,38 @@ class RestartSupervision:
             self.given_up.discard(revived)
             self.restart_windows.pop(revived, None)
             self.start_again(revived, "resumed after its restart intensity was exceeded", None)
+
+    # -- heartbeats -------------------------------------------------------------------------------
+
+    def check_heartbeats(self, own_pid: int) -> None:
+        """Each watchdog period: ping every node in another process, and kill one that has been
+        silent too long (core of it: `hung_reason`); its death then restarts it as any other."""
+        now = time.monotonic()
+        self.ping_seq += 1
+        for node_id, pid in list(self.pids.items()):
+            if pid == own_pid:
+                continue
+            self.tell(self.directory[node_id], Ping(seq=self.ping_seq))
+            silent = now - self.last_pong.setdefault(node_id, now)
+            reason = hung_reason(silent, stopped(pid), self.config.hang_seconds, self.provider_timeout(node_id))
+            if reason is None:
+                continue
+            log.error("%s %s (pid %s) is hung: %s; killing it", self.node_kind(node_id), node_id, pid, reason)
+            self.tell(self.ledger, LedgerWrite(events=(self.event("node_hung", {
+                "node_id": node_id, "node_kind": self.node_kind(node_id), "pid": pid, "reason": reason,
+                "silent_seconds": round(silent, 3)}),)))
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.last_pong.pop(node_id, None)
+
+    def receiveMsg_Pong(self, msg: Pong, sender) -> None:
+        self.last_pong[msg.node_id] = time.monotonic()
+
+    def provider_timeout(self, node_id: str) -> float:
+        spec = node_provider_spec(self.config, self.genome.node(node_id))
+        return float(spec.options.get("timeout_seconds", DEFAULT_PROVIDER_TIMEOUT))
 
     # -- the ledger actor ------------------------------------------------------------------------
 

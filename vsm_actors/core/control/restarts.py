@@ -35,3 +35,14 @@ class RestartWindow:
         if len(recent) >= intensity.max_restarts:
             return RestartWindow(times=recent), False
         return RestartWindow(times=(*recent, now)), True
+
+
+def hung_reason(silent: float, is_stopped: bool, hang_seconds: float, provider_timeout: float) -> str | None:
+    """Why a node silent for `silent` seconds is hung, or None. A leaf inside a provider call
+    answers no heartbeat until the call returns, which its provider's timeout bounds; a stopped
+    process answers none at all."""
+    if is_stopped and silent > hang_seconds:
+        return f"its process is stopped and answered no heartbeat for {silent:.1f}s"
+    if silent > provider_timeout + hang_seconds:
+        return f"no heartbeat for {silent:.1f}s, past its provider's {provider_timeout:g}s timeout"
+    return None
