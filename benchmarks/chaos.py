@@ -11,6 +11,10 @@ secrets planted where they could leak — real processes, real SQLite, counted, 
 2. Hostile frames: a canary pickle to every listening port of a `vsm up` organization. Aim: 0 run.
 3. Secrets: a password in the ledger URL and a provider option, looked for in `ps`, the state
    directory and the command's output. Aim: 0 occurrences.
+4. Each kind of process: while directives stream through a multiprocess two_level organization,
+   kill -9 a leaf, the team (a metasystem), the root, the ledger actor, and SIGSTOP a leaf; then
+   the seconds until it is replaced and the directives submitted around it that got no answer
+   within a minute. Aim: every kind noticed within 5 s, 0 unanswered.
 """
 
 from __future__ import annotations
@@ -159,15 +163,66 @@ def hostile_and_secrets() -> None:
             subprocess.run([sys.executable, "-m", "vsm_actors", "down"], cwd=tmp, capture_output=True, timeout=120)
 
 
+def process_kinds(rounds: int) -> None:
+    from vsm_actors.actors.protocol import RuntimeConfig
+    from vsm_actors.files.genome_files import load_genome
+    from vsm_actors.system import Organization, OrganizationTimeout
+
+    genome = load_genome(GENOME)
+    cases = [("leaf", "backend-coder", signal.SIGKILL), ("metasystem", "backend-team", signal.SIGKILL),
+             ("root", "root", signal.SIGKILL), ("ledger actor", None, signal.SIGKILL),
+             ("stopped leaf", "backend-coder", signal.SIGSTOP)]
+    for kind, node, sig in cases:
+        noticed, unanswered, failed = [], 0, 0
+        for r in range(rounds):
+            with tempfile.TemporaryDirectory() as tmp:
+                config = RuntimeConfig(ledger_url=str(Path(tmp) / "l.sqlite"), watchdog_seconds=0.25, hang_seconds=1.0)
+                with Organization.start(genome, config, base="multiproc", restore=False) as org:
+                    org.run_many([f"warm {i}" for i in range(5)])
+                    status = org.status()
+                    pid = status.ledger_pid if node is None else status.pids[node]
+                    sent = [org.submit(f"around {r}-{i}") for i in range(30)]
+                    t0 = time.monotonic()
+                    os.kill(pid, sig)
+                    while True:
+                        now = org.status()
+                        current = now.ledger_pid if node is None else now.pids.get(node)
+                        if current not in (None, pid):
+                            noticed.append(time.monotonic() - t0)
+                            break
+                        if time.monotonic() - t0 > 30:
+                            noticed.append(float("inf"))
+                            break
+                        time.sleep(0.02)  # polling the organization's view, not ordering messages
+                    try:
+                        answers = org.wait(sent, timeout=60)
+                        failed += sum(not d.ok for d in answers)
+                    except OrganizationTimeout:
+                        unanswered += len(sent) - len(org._stash)  # what never came
+        worst = max(noticed)
+        print(f"[process  ] {kind:13} noticed and replaced in {statistics_text(noticed)} (worst {worst:.2f}s); "
+              f"{unanswered} of {30 * rounds} directives around it unanswered, {failed} answered failed")
+        sys.stdout.flush()
+
+
+def statistics_text(values: list[float]) -> str:
+    values = sorted(values)
+    return f"median {values[len(values) // 2]:.2f}s"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--directives", type=int, default=3000)
     ap.add_argument("--base", choices=("simple", "multiproc", "both"), default="both")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--process-rounds", type=int, default=3, help="rounds per kind of process (part 4)")
+    ap.add_argument("--only-processes", action="store_true", help="run part 4 alone")
     args = ap.parse_args()
-    kills(args)
-    hostile_and_secrets()
+    if not args.only_processes:
+        kills(args)
+        hostile_and_secrets()
+    process_kinds(args.process_rounds)
 
 
 if __name__ == "__main__":
