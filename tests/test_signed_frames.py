@@ -14,7 +14,8 @@ import pytest
 
 from vsm_actors.actors.signed_frames import SignedPickle, UnsignedFrame
 
-from test_live_cli import live_dir, organization_pids, vsm  # noqa: F401
+from test_live_cli import live_dir, organization_pids, status_json, vsm  # noqa: F401
+from test_supervision import wait_for
 
 
 class Canary:
@@ -66,6 +67,12 @@ def test_a_canary_pickle_runs_on_no_port_of_a_running_organization(live_dir, gen
         sent = vsm(live_dir, "send", "Still working?", "-o", "json")
         assert json.loads(sent.stdout)[0]["ok"]
         assert not [p for p in os.listdir(live_dir) if p.startswith(("canary", "forged"))]
+        # each node's process and the supervisor's count what they refused; vsm status adds them up
+        # (the heartbeats carry the nodes' counts): two frames each
+        counted = 2 * (len(status_json(live_dir)["pids"]) + 1)
+        refused = wait_for(lambda: (lambda n: n if n >= counted else None)(
+            status_json(live_dir)["supervision"]["rejected_frames"]), 20, "the refusals to be counted")
+        assert refused == counted
     finally:
         vsm(live_dir, "down", check=False)
 

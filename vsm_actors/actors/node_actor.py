@@ -32,6 +32,7 @@ from ..providers import ModelProviderError, runs_off_thread
 from .algedonic_shell import AlgedonicNode
 from .answers_shell import DirectiveAnswers
 from .protocol_control import Ping, Pong
+from .signed_frames import rejected_frames
 from .base import VsmActor
 from .coordination_shell import CoordinationNode
 from .dispatch_queue import DispatchQueue, OutstandingTasks
@@ -126,7 +127,7 @@ class NodeActor(EvolvingNode, AlgedonicNode, CoordinationNode, DispatchQueue, Le
         self.drain_queue()
 
     def receiveMsg_Ping(self, msg: Ping, sender) -> None:
-        self.tell(sender, Pong(node_id=self.node_id or "", seq=msg.seq))  # a heartbeat: this node still runs
+        self.tell(sender, Pong(node_id=self.node_id or "", seq=msg.seq, rejected_frames=rejected_frames()))
 
     def receiveMsg_FlushEvents(self, msg: FlushEvents, sender) -> None:
         self.record([])

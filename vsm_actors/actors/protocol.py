@@ -356,6 +356,7 @@ class StatusReply:
     ledger: str = ""                 # where the ledger is (no password)
     ledger_pid: int | None = None    # the ledger actor's process
     given_up: tuple[str, ...] = ()   # nodes past their restart intensity, not restarted until resumed
+    rejected_frames: dict = field(factory=dict)  # process (node id, "supervisor") -> frames it refused
 
 
 @frozen(kw_only=True)

@@ -85,6 +85,7 @@ class Ping:
 class Pong:
     node_id: str
     seq: int
+    rejected_frames: int = 0  # unsigned or forged frames its process refused (signed_frames)
 
 
 @frozen(kw_only=True)

@@ -64,7 +64,10 @@ class SignedPickle:
 
     def _reject(self, why: str):
         self.rejected += 1
-        log.warning("refused a %s frame on an organization port (never unpickled)", why)
+        # a flood must not flood the log: the first, then at every power of ten (vsm status counts all)
+        if str(self.rejected).rstrip("0") == "1":
+            log.warning("refused a %s frame on an organization port (never unpickled); %d refused so far",
+                        why, self.rejected)
         raise UnsignedFrame(f"{why} frame refused")
 
 
@@ -87,3 +90,8 @@ def install(key: bytes | None = None) -> bytes:
 
 def installed() -> SignedPickle | None:
     return _installed
+
+
+def rejected_frames() -> int:
+    """Frames this process refused since it started (0 where frames are not signed: in process)."""
+    return _installed.rejected if _installed is not None else 0

@@ -40,6 +40,7 @@ from ..core.control.recovery import ROOT_RESTARTED, RecentSubmissions
 from .runtime import Services
 from .evolution_shell import evolving_controllers
 from ..core.evolution.restore import choose_boot
+from .signed_frames import rejected_frames
 from .supervisor_restarts import RestartSupervision
 from .supervisor_trials import TrialSupervision
 
@@ -59,6 +60,7 @@ class OrganizationActor(RestartSupervision, TrialSupervision, VsmActor):
         self.given_up: set[str] = set()   # nodes past their restart intensity, until resumed
         self.ledger_pid: int | None = None  # the ledger actor's process, watched like the nodes'
         self.last_pong: dict[str, float] = {}  # node id -> when it last answered a heartbeat
+        self.node_rejected_frames: dict[str, int] = {}  # node id -> frames its process refused
         self.ping_seq = 0
         self.ledger_reopening = False
         self.client = None
@@ -192,7 +194,8 @@ class OrganizationActor(RestartSupervision, TrialSupervision, VsmActor):
                                       started_at=getattr(self, "started_at", None),
                                       boot_genome=getattr(self, "boot_genome", None), providers=providers,
                                       ledger=describe_ledger(self.config.ledger_url), ledger_pid=self.ledger_pid,
-                                      given_up=tuple(sorted(self.given_up))))
+                                      given_up=tuple(sorted(self.given_up)),
+                                      rejected_frames={**self.node_rejected_frames, "supervisor": rejected_frames()}))
 
     # -- live changes ----------------------------------------------------------------------------
 

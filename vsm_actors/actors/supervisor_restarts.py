@@ -114,6 +114,7 @@ class RestartSupervision:
 
     def receiveMsg_Pong(self, msg: Pong, sender) -> None:
         self.last_pong[msg.node_id] = time.monotonic()
+        self.node_rejected_frames[msg.node_id] = msg.rejected_frames
 
     def provider_timeout(self, node_id: str) -> float:
         spec = node_provider_spec(self.config, self.genome.node(node_id))

@@ -252,9 +252,14 @@ def gather_status(org: Organization) -> dict:
     events = org.read_ledger("events", EventQuery(since=since)) if since else []
     traces = org.read_ledger("recent_task_traces", TraceWindow(since=since, limit=100_000)) if since else []
     changes = [c.render() for c in diff_genomes(reply.boot_genome, reply.genome)] if reply.boot_genome else []
-    return status_data(reply.genome, pids=reply.pids, restarts=reply.restarts, events=events, traces=traces,
+    data = status_data(reply.genome, pids=reply.pids, restarts=reply.restarts, events=events, traces=traces,
                        now=datetime.now(timezone.utc), started_at=since, boot_genome=reply.boot_genome,
                        providers=reply.providers, ledger=reply.ledger, changes=changes)
+    # what supervision sees: frames refused per process, nodes given up on, the ledger actor
+    data["supervision"] = {"rejected_frames": sum(reply.rejected_frames.values()),
+                           "rejected_frames_by_process": dict(sorted(reply.rejected_frames.items())),
+                           "given_up": list(reply.given_up), "ledger_pid": reply.ledger_pid}
+    return data
 
 
 @click.command("promote")
