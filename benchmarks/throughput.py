@@ -21,6 +21,11 @@ shutdown) for single_coder, two_level and three_level, beside an organization bo
 with no directive and the directive's own encoding, measured in the same run; then where the bytes
 go: the JSON of the top event kinds and of the task traces, per directive.
 Without --latency or --bytes the full run does all three parts (the last two take under a minute).
+--control: three_level with hierarchical budgets on every node (large enough never to refuse, so the
+work is the same) beside the plain three_level, alternated in the same run, with the ratio (aim
+>= 0.85); then the cost of one budget decision (the admission check and the booking of a result)
+and of an epoch grant as the account grows from 1,000 to 100,000 recorded decisions (aim: flat),
+beside the reference's way (rescanning the latest 10,000 decisions) measured the same way.
 """
 
 from __future__ import annotations
@@ -122,8 +127,8 @@ def raw_chain(base: str, depth: int, n: int) -> tuple[float, list[float]]:
         asys.shutdown()
 
 
-def ours(base: str, genome_file: str, n: int, tmp: Path) -> dict:
-    genome = load_genome(GENOMES / genome_file)
+def ours(base: str, genome_file: str, n: int, tmp: Path, genome=None) -> dict:
+    genome = genome if genome is not None else load_genome(GENOMES / genome_file)
     ledger_path = tmp / f"{genome_file}-{base}-{time.monotonic_ns()}.sqlite"
     config = RuntimeConfig(ledger_url=str(ledger_path))
     with Organization.start(genome, config, base=base, restore=False) as org:
@@ -303,6 +308,9 @@ def main() -> None:
     ap.add_argument("--latency-n", type=int, default=300, help="directives per run for --latency")
     ap.add_argument("--bytes", action="store_true", help="only (with --latency: also) ledger bytes per directive")
     ap.add_argument("--bytes-n", type=int, default=500, help="directives per ledger for --bytes")
+    ap.add_argument("--control", action="store_true",
+                    help="instead: three_level with hierarchical budgets beside the plain run, and the cost of "
+                         "a budget decision as the account grows")
     ap.add_argument("--raw", nargs=3, metavar=("BASE", "DEPTH", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.raw:
@@ -312,6 +320,10 @@ def main() -> None:
     if args.growth:
         with tempfile.TemporaryDirectory() as tmp:
             growth("three_level.yaml", args.growth, Path(tmp))
+        return
+    if args.control:
+        with tempfile.TemporaryDirectory() as tmp:
+            control_bench(args, Path(tmp))
         return
     full = not (args.latency or args.bytes)
     with tempfile.TemporaryDirectory() as tmp:
@@ -351,6 +363,90 @@ def echo_throughput(args, tmp: Path) -> None:
                       f"in the supervisor, {statistics.median(p['round_trip_ms'] for p in promos):.2f} ms "
                       f"round trip incl. durable commit")
             sys.stdout.flush()
+
+
+
+# -- --control: hierarchical budgets -------------------------------------------------------------
+
+def budgeted(genome):
+    """Every node's budget: 10^9 tokens per leaf below it, so grants sum exactly to what each
+    parent holds and nothing is ever refused (the run does the same work as the plain one)."""
+    from vsm_actors.core.control.budgets import with_budgets
+    from vsm_actors.core.model.node import NodeBudget
+
+    def leaves(node_id: str) -> int:
+        node = genome.node(node_id)
+        return 1 if node.is_leaf else sum(leaves(c) for c in node.children)
+    return with_budgets(genome, {n: NodeBudget(tokens_per_epoch=10 ** 9 * leaves(n), messages_per_epoch=10 ** 9)
+                                 for n in genome.nodes})
+
+
+def control_bench(args, tmp: Path) -> None:
+    genome_file = "three_level.yaml"
+    plain = load_genome(GENOMES / genome_file)
+    with_budgets = budgeted(plain)
+    for base in args.bases.split(","):
+        n = args.n if base == "simple" else args.n_multiproc
+        rates: dict[str, list[float]] = {"plain": [], "budgets": []}
+        epd: dict[str, list[float]] = {"plain": [], "budgets": []}
+        for _ in range(args.reps):  # alternate in one run: the machine's drift hits both alike
+            for label, genome in (("plain", plain), ("budgets", with_budgets)):
+                o = ours(base, genome_file, n, tmp, genome=genome)
+                rates[label].append(o["rate"])
+                epd[label].append(o["events_per_directive"])
+        p, b = statistics.median(rates["plain"]), statistics.median(rates["budgets"])
+        print(f"[{base:9}] {genome_file:18} plain {p:7.0f} directives/s  with budgets {b:7.0f} directives/s"
+              f"  ratio {b / p:.3f} (aim >= 0.85)  events/directive {statistics.median(epd['plain']):.1f}"
+              f" / {statistics.median(epd['budgets']):.1f}  (spread {min(rates['budgets']):.0f}-"
+              f"{max(rates['budgets']):.0f}, median of {args.reps})")
+        sys.stdout.flush()
+    decision_cost()
+
+
+def decision_cost(sizes=(1_000, 10_000, 100_000), calls: int = 20_000) -> None:
+    """Microseconds per budget decision with N decisions already recorded in the epoch: ours
+    reads the folded account; the reference's reads the latest 10,000 decision events back."""
+    from datetime import datetime, timezone
+
+    from vsm_actors.core.control.budgets import Book, BudgetPlan, grant, refusal
+    from vsm_actors.core.control.resources import epoch_key
+
+    genome = budgeted(load_genome(GENOMES / "three_level.yaml"))
+    plan = BudgetPlan.of_genome(genome)
+    team = "platform-team-a"
+    children = genome.node(team).children
+    now = datetime.now(timezone.utc)
+    key = epoch_key(now)
+    for size in sizes:
+        book = Book().at(key).declaring(plan.of(team)).granted(plan.of(team).tokens_per_epoch)
+        recorded = []
+        for i in range(size):  # the account as the fold leaves it after `size` recorded decisions
+            who = children[i % len(children)]
+            book = evolve_grants(book, who, key)
+            recorded.append({"resource_epoch_key": key, "requested_by": who, "resource_epoch_approved_tokens": "1"})
+        t0 = time.perf_counter()
+        for _ in range(calls):  # the hot path: admit a task, book its result
+            refusal(book, team)
+            book = book.spent(1)
+        admit = (time.perf_counter() - t0) / calls * 1e6
+        t0 = time.perf_counter()
+        for i in range(calls // 10):
+            grant(genome, team, book, children[i % len(children)], plan.of(children[0]), now=now)
+        granting = (time.perf_counter() - t0) / (calls // 10) * 1e6
+        window = recorded[-10_000:]
+        t0 = time.perf_counter()
+        for _ in range(20):
+            sum(int(e["resource_epoch_approved_tokens"]) for e in window
+                if e["resource_epoch_key"] == key and e["requested_by"] == children[0])
+        rescan = (time.perf_counter() - t0) / 20 * 1e6
+        print(f"[decision ] {size:7,} decisions recorded: admit+book {admit:5.2f} us, epoch grant {granting:6.2f} us"
+              f"  (reference rescan of the latest {len(window):,}: {rescan:8.1f} us)")
+        sys.stdout.flush()
+
+
+def evolve_grants(book, who: str, key: str):
+    from attrs import evolve
+    return evolve(book, grants=book.grants.record_grant(who, 1, key))
 
 
 if __name__ == "__main__":

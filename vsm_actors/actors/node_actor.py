@@ -33,6 +33,7 @@ from .algedonic_shell import AlgedonicNode
 from .answers_shell import DirectiveAnswers
 from .protocol_control import Ping, Pong
 from .signed_frames import rejected_frames
+from .budget_shell import BudgetNode
 from .base import VsmActor
 from .coordination_shell import CoordinationNode
 from .dispatch_queue import DispatchQueue, OutstandingTasks
@@ -48,7 +49,7 @@ from .runtime import Services
 log = logging.getLogger("vsm.node")
 
 
-class NodeActor(EvolvingNode, AlgedonicNode, CoordinationNode, DispatchQueue, LeafCalls, OffThreadCalls,
+class NodeActor(EvolvingNode, BudgetNode, AlgedonicNode, CoordinationNode, DispatchQueue, LeafCalls, OffThreadCalls,
                 DirectiveAnswers, VsmActor):
     def __init__(self) -> None:
         super().__init__()
@@ -85,6 +86,7 @@ class NodeActor(EvolvingNode, AlgedonicNode, CoordinationNode, DispatchQueue, Le
         self.setup_evolution(msg.evolution)
         self.setup_pauses(msg.pauses)
         self.setup_control(msg.pauses)  # System 2 evidence and System 5 denials, restored with the pauses
+        self.setup_budgets(msg.pauses)  # the epoch's budget account, restored likewise
         self.tell(sender, NodeReady(node_id=msg.node_id, pid=os.getpid()))
         early, self.early = self.early, []
         for env, origin in early:
@@ -237,6 +239,7 @@ class NodeActor(EvolvingNode, AlgedonicNode, CoordinationNode, DispatchQueue, Le
                 self.release_candidates()
         directive_id = result.metadata.get("directive_id") or None
         events.append(self.events.result_received(result, env, directive_id))
+        self.booked(result, events)  # the subtree's spending rolls up
         node = self.genome.node(self.node_id)
         if node.parent_id is not None and env.correlation_id not in self.pending:
             up = result_envelope(result, env, self.node_id, node.parent_id, id=self.services.new_id(),
@@ -261,6 +264,8 @@ class NodeActor(EvolvingNode, AlgedonicNode, CoordinationNode, DispatchQueue, Le
                                             task_id=task.id))
             return self.record(events)
         self.executed.add(task.id)
+        if not self.admits(task, env, events):  # no budget left: failed, naming it
+            return
         started, t0 = self.services.now(), time.perf_counter()
         node = self.genome.node(self.node_id)
         try:
@@ -293,6 +298,7 @@ class NodeActor(EvolvingNode, AlgedonicNode, CoordinationNode, DispatchQueue, Le
     def executed_with(self, task: TaskPacket, env: MessageEnvelope, events: list, started, outcome: Outcome) -> None:
         result, trace = finish(self.genome, self.node_id, task, env, outcome, trace_id=self.services.new_id(),
                                started_at=started, completed_at=self.services.now())
+        result = self.spent(task, result, trace, events)  # booked here, and carried up to every ancestor
         events.append(self.events.trace_written(trace))
         target = env.source_node_id or self.genome.node(self.node_id).parent_id
         up = result_envelope(result, env, self.node_id, target, id=self.services.new_id(),

@@ -40,6 +40,7 @@ from ..core.control.recovery import ROOT_RESTARTED, RecentSubmissions
 from .runtime import Services
 from .evolution_shell import evolving_controllers
 from ..core.evolution.restore import choose_boot
+from ..core.control.budgets import BudgetPlan
 from .signed_frames import rejected_frames
 from .supervisor_restarts import RestartSupervision
 from .supervisor_trials import TrialSupervision
@@ -115,7 +116,9 @@ class OrganizationActor(RestartSupervision, TrialSupervision, VsmActor):
                 return self.tell(self.client, Booted(genome_id=self.genome.id, node_count=0, restored=self.restored,
                                                      error="invalid genome: " + "; ".join(map(str, issues))))
             controllers = evolving_controllers(self.genome) if self.config.evolution else ()
-            metasystems = tuple(n for n, node in self.genome.nodes.items() if node.is_metasystem)
+            # with budgets every node (leaves too) rebuilds its epoch's account from the ledger
+            budgets = BudgetPlan.of_genome(self.genome).active
+            metasystems = tuple(n for n, node in self.genome.nodes.items() if node.is_metasystem or budgets)
             if controllers or (self.restored and metasystems):
                 self.phase = "restoring"
                 return self.tell(self.ledger, LedgerLoadEvolution(controllers=controllers, metasystems=metasystems))

@@ -1,5 +1,5 @@
-"""`vsm ledger stats|timeline|tail`: figures per node, class or genome; one directive's tasks
-as a Gantt chart; new events as they are recorded. Registered on the `ledger` group of
+"""`vsm ledger stats|timeline|tail|budgets`: figures per node, class or genome; one directive's
+tasks as a Gantt chart; new events as they are recorded; budgets per node and epoch. Registered on the `ledger` group of
 `ledger.py` (ledger option, id rules and price table are described there)."""
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ from ..views.event_lines import EventColumns, event_line
 from ..views.short_ids import GrowingShortIds
 from ..views.stats import GROUPINGS, compute_stats, render_stats, task_class
 from ..views.timeline import BAR_WIDTH, build_timeline, render_timeline
+from ..views.budgets import budget_rows, render_budgets
+from ..ledger.evolution_state import BUDGET_KINDS, BUDGET_MARK_KINDS
 from . import ledger_ids as ids
 from .common import emit_json, output_option
 from .ledger import (
-    PAGE_SIZE, event_data, event_query, filter_options, ledger_group, ledger_location, ledger_option, pricing_for,
-    read_ledger,
+    PAGE_SIZE, event_data, event_query, filter_options, iter_events, ledger_group, ledger_location, ledger_option,
+    pricing_for, read_ledger,
 )
 from .ledger_tree import directive_events, stored_traces
 from .run import install_signal_shutdown
@@ -218,3 +220,35 @@ def _print(events: list[LedgerEvent], columns: dict[str, GrowingShortIds] | None
         for event in events:
             click.echo(event_line(event, view, pricing))
     sys.stdout.flush()
+
+
+# -- budgets -----------------------------------------------------------------------------------
+
+@ledger_group.command("budgets")
+@ledger_option
+@click.option("--node", "node_id", metavar="ID", help="Only this node: its id or any unique part of it.")
+@click.option("-o", "--output", "output", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format for data written to stdout.")
+def budgets_cmd(ledger_url: str | None, node_id: str | None, output: str) -> None:
+    """Per node and epoch: the token budget it declares, what its parent approved, what its
+    subtree used, what remains, what it granted its children, and its tasks against the message
+    budget. Folded from each node's events as the running node folds them; `!` marks a node that
+    ran out (and raised an algedonic pain signal) in that epoch."""
+    location = ledger_location(ledger_url)
+    with read_ledger(ledger_url) as ledger:
+        node_id = ids.resolve(ledger, "node", node_id, location)
+        marks = list(iter_events(ledger, EventQuery(kinds=BUDGET_MARK_KINDS, node_id=node_id)))
+        first: dict[str, datetime] = {}
+        for event in marks:  # each node's spending is read from its first epoch on, not the whole ledger
+            if event.node_id and event.node_id not in first:
+                first[event.node_id] = event.created_at.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+        events = [e for n, since in sorted(first.items())
+                  for e in iter_events(ledger, EventQuery(kinds=BUDGET_KINDS, node_id=n, since=since))]
+        genome = pricing_for(ledger, warn=False).fallback
+    order = tree_order(genome)
+    rows = budget_rows(events, order=order, node_id=node_id)
+    if output == "json":
+        return emit_json(rows)
+    depth = {n: genome.depth(n) for n in order} if genome is not None else {}
+    for line in render_budgets(rows, depth):
+        click.echo(line)

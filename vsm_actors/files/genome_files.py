@@ -17,15 +17,19 @@ import cattrs
 
 from .. import codec
 from ..core.model.capability import OPERATION_PRESETS
-from ..core.model.channel import standard_bundle
+from ..core.control.budgets import environment_channel_id
+from ..core.model.channel import VsmChannelType, standard_bundle
 from ..core.model.genome import OrganizationalGenome
-from ..core.model.node import ViableNode
+from ..core.model.node import NodeBudget, ViableNode
 from ..core.model.validation import validate_genome
 from .safe_load import Document, DocumentError, Limits, _gc_paused, load_document, load_text
 
 CONCISE_KEYS = ("id", "root", "channels", "lineage", "metadata", "relations", "routing_rules",
                 "audit_policies", "trial_settings")
 NODE_KEYS = frozenset(a.name for a in ViableNode.__attrs_attrs__)
+# concise-only node keys: `budget` becomes the budget of the ResourceBargaining channel into the node
+CONCISE_NODE_KEYS = NODE_KEYS | {"budget"}
+_BUDGET_FIELDS = {"tokens_per_epoch": "max_token_budget_per_epoch", "messages_per_epoch": "max_messages_per_epoch"}
 
 
 class GenomeFileError(ValueError):
@@ -99,7 +103,8 @@ def _to_full_form(doc: Document, data: dict) -> tuple[dict, Any]:
                                for k in unknown])
     nodes: dict[str, dict] = {}
     node_paths: dict[str, tuple] = {}
-    root_id = _flatten(doc, data["root"], ("root",), None, nodes, node_paths)
+    budgets: dict[str, dict] = {}
+    root_id = _flatten(doc, data["root"], ("root",), None, nodes, node_paths, budgets)
     extra = data.get("channels", [])
     if not isinstance(extra, list):
         raise GenomeFileError([doc.error(("channels",), "channels must be a list")])
@@ -108,6 +113,7 @@ def _to_full_form(doc: Document, data: dict) -> tuple[dict, Any]:
     written = {(c.get("from"), c.get("to"), c.get("channel_type")) for c in extra if isinstance(c, dict)}
     derived = [c for c in _derived_channels(nodes)
                if (c["from"], c["to"], getattr(c["channel_type"], "value", c["channel_type"])) not in written]
+    derived += _budget_channels(doc, budgets, nodes, node_paths, derived + extra)
     full = {
         "id": data.get("id", _default_id(doc)), "root_node_id": root_id, "nodes": nodes,
         "channels": derived + extra,
@@ -123,15 +129,16 @@ def _default_id(doc: Document) -> str:
     return base.split(".")[0] or "genome"
 
 
-def _flatten(doc: Document, raw: Any, path: tuple, parent: str | None, nodes: dict, paths: dict) -> str:
+def _flatten(doc: Document, raw: Any, path: tuple, parent: str | None, nodes: dict, paths: dict,
+             budgets: dict) -> str:
     if not isinstance(raw, dict):
         raise GenomeFileError([doc.error(path, "a node must be a mapping with at least `name`")])
-    unknown = [k for k in raw if k not in NODE_KEYS]
+    unknown = [k for k in raw if k not in CONCISE_NODE_KEYS]
     if unknown:
         raise GenomeFileError([doc.error((*path, k), f"unknown node field {k!r}") for k in unknown])
     if "name" not in raw and "id" not in raw:
         raise GenomeFileError([doc.error(path, "a node needs a `name` (its id defaults to the name)")])
-    node = _expand_presets(doc, dict(raw), path)
+    node = _expand_presets(doc, {k: v for k, v in raw.items() if k != "budget"}, path)
     node_id = node.setdefault("id", node.get("name"))
     node.setdefault("name", node_id)
     if not isinstance(node_id, str):
@@ -147,9 +154,55 @@ def _flatten(doc: Document, raw: Any, path: tuple, parent: str | None, nodes: di
         raise GenomeFileError([doc.error((*path, "children"), "children must be a list of nodes")])
     nodes[node_id] = node
     paths[node_id] = path
-    node["children"] = [_flatten(doc, child, (*path, "children", i), node_id, nodes, paths)
+    if "budget" in raw:
+        budgets[node_id] = _budget(doc, raw["budget"], (*path, "budget"))
+    node["children"] = [_flatten(doc, child, (*path, "children", i), node_id, nodes, paths, budgets)
                         for i, child in enumerate(children)]
     return node_id
+
+
+def _budget(doc: Document, raw: Any, path: tuple) -> dict:
+    """A node's `budget:` as channel fields (checked here, where its location is known)."""
+    if not isinstance(raw, dict):
+        raise GenomeFileError([doc.error(path, "budget must be a mapping of tokens_per_epoch and/or "
+                                               "messages_per_epoch")])
+    try:
+        budget = codec.strict.structure(raw, NodeBudget)
+    except Exception as exc:  # noqa: BLE001 - located like every other conversion error
+        raise GenomeFileError([doc.error((*path, *p), m) for p, m in error_paths(exc)] or
+                              [doc.error(path, str(exc))]) from None
+    out = {}
+    for key, channel_key in _BUDGET_FIELDS.items():
+        value = getattr(budget, key)
+        if value is not None and value < 0:
+            raise GenomeFileError([doc.error((*path, key), f"{key} must be 0 or more, got {value}")])
+        if value is not None:
+            out[channel_key] = value
+    return out
+
+
+def _budget_channels(doc: Document, budgets: dict, nodes: dict, paths: dict, channels: list) -> list:
+    """Put each `budget:` on the ResourceBargaining channel(s) into its node (derived or written),
+    adding the root's from the environment; returns the channels added."""
+    added = []
+    for node_id, fields in budgets.items():
+        parent = nodes[node_id].get("parent_id")
+        ends = {parent, node_id}
+        found = [c for c in channels if isinstance(c, dict) and {c.get("from"), c.get("to")} == ends
+                 and getattr(c.get("channel_type"), "value", c.get("channel_type")) == "ResourceBargaining"]
+        for channel in found:
+            for key, value in fields.items():
+                if channel.get(key) is not None and channel[key] != value:
+                    raise GenomeFileError([doc.error((*paths[node_id], "budget"), (
+                        f"budget of {node_id!r} differs from {key} of channel {channel.get('id')!r}; "
+                        f"give it in one place"))])
+            channel.update(fields)
+        if not found:
+            cid = environment_channel_id(node_id) if parent is None else f"{parent}>{node_id}:resourcebargaining"
+            added.append({"id": cid, "channel_type": VsmChannelType.ResourceBargaining.value, "from": parent,
+                          "to": node_id, "direction": "EnvironmentToNode" if parent is None else "Bidirectional",
+                          **fields})
+    return added
 
 
 def _expand_presets(doc: Document, node: Any, path: tuple) -> Any:
@@ -204,13 +257,17 @@ def genome_to_concise(genome: OrganizationalGenome) -> dict:
             if key in ("id", "name", "parent_id", "children") or value == defaults.get(key):
                 continue
             out[key] = value
+        if node_id in budgets:
+            out["budget"] = budgets[node_id]
         if full["children"]:
             out["children"] = [node(c) for c in full["children"]]
         return out
 
     derived = {(c.id, c.from_, c.to, c.channel_type) for pid, n in genome.nodes.items()
                for cid in n.children for c in standard_bundle(pid, cid)}
-    extra = [codec.to_wire(c) for c in genome.channels if (c.id, c.from_, c.to, c.channel_type) not in derived]
+    budgets, budget_channels = _concise_budgets(genome)
+    extra = [codec.to_wire(c) for c in genome.channels
+             if (c.id, c.from_, c.to, c.channel_type) not in derived and c.id not in budget_channels]
     full = codec.to_wire(genome)
     blank = codec.to_wire(OrganizationalGenome(id=genome.id, root_node_id=genome.root_node_id, nodes={}))
     out: dict = {"id": genome.id, "root": node(genome.root_node_id)}
@@ -220,6 +277,28 @@ def genome_to_concise(genome: OrganizationalGenome) -> dict:
         if key in full and full[key] != blank.get(key):
             out[key] = full[key]
     return out
+
+
+def _concise_budgets(genome: OrganizationalGenome) -> tuple[dict[str, dict], set[str]]:
+    """`budget:` per node from the channels the concise form derives (the bundle's
+    ResourceBargaining channel into it; the environment's into the root), and those channels'
+    ids when the concise form leaves them out."""
+    out: dict[str, dict] = {}
+    written: set[str] = set()
+    for c in genome.channels:
+        if c.channel_type is not VsmChannelType.ResourceBargaining or (
+                c.max_token_budget_per_epoch is None and c.max_messages_per_epoch is None):
+            continue
+        node = c.to
+        if node not in genome.nodes or c.from_ != genome.node(node).parent_id:
+            continue
+        parent = genome.node(node).parent_id
+        if c.id != (environment_channel_id(node) if parent is None else f"{parent}>{node}:resourcebargaining"):
+            continue  # written out with an id of its own: it stays in `channels:`
+        out[node] = {k: getattr(c, f) for k, f in _BUDGET_FIELDS.items() if getattr(c, f) is not None}
+        if parent is None:
+            written.add(c.id)
+    return out, written
 
 
 def error_paths(exc: BaseException, prefix: tuple = ()) -> list[tuple[tuple, str]]:

@@ -11,7 +11,7 @@ import attrs
 
 from ..core.model.capability import OPERATION_PRESETS
 from ..core.model.genome import OrganizationalGenome
-from ..core.model.node import ViableNode
+from ..core.model.node import NodeBudget, ViableNode
 from ..core.model.patch import GenomePatch, PATCH_TYPES
 from ..core.model.variants import NEWTYPE_VARIANTS
 
@@ -88,6 +88,10 @@ def genome_file_schema() -> dict:
     node_def["properties"]["leaf_operation"] = {"anyOf": [
         {"enum": sorted(OPERATION_PRESETS)}, b.ref(attrs.fields(ViableNode).leaf_operation.type)]}
     node_def["anyOf"] = [{"required": ["name"]}, {"required": ["id"]}]
+    # concise only: stored on the ResourceBargaining channel into the node (genome_files)
+    node_def["properties"]["budget"] = b.ref(NodeBudget)
+    for key in ("tokens_per_epoch", "messages_per_epoch"):
+        b.defs["NodeBudget"]["properties"][key] = {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]}
     genome_props = b.defs["OrganizationalGenome"]["properties"]
     concise = {
         "type": "object", "additionalProperties": False, "required": ["root"],

@@ -2,7 +2,8 @@
 since it booted, per node and for the whole: one source each, one view.
 
 Per node: kind, state (idle / busy with which task since when / paused / retired), tasks done and
-failed, tokens, queue depth. For the organization: genome and what changed since boot, uptime,
+failed, tokens, queue depth, and, when the genome declares budgets, the tokens left in the
+current epoch (views/budgets.py). For the organization: genome and what changed since boot, uptime,
 provider(s), ledger, directives in flight. Pure: the command gathers the inputs.
 """
 
@@ -13,10 +14,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+from ..core.control.budgets import BudgetPlan
+from ..core.control.resources import epoch_key
 from ..core.model.events import LedgerEvent
 from ..core.model.genome import OrganizationalGenome
 from ..core.model.node import NodeLifecycleStatus
 from ..core.model.trace import TaskTrace
+from .budgets import remaining_now
 
 
 def _name(event: LedgerEvent) -> str:
@@ -58,6 +62,9 @@ def status_data(genome: OrganizationalGenome, *, pids: dict, restarts: dict, eve
             accepted.add(event.directive_id)
         elif name == "task_result_received" and event.node_id == genome.root_node_id:
             answered.add(event.directive_id)
+    plan = BudgetPlan.of_genome(genome)
+    left = remaining_now(events, epoch_key(now), {n: b.tokens_per_epoch for n, b in plan.budgets.items()
+                                                  if b.tokens_per_epoch is not None}) if plan.active else {}
     nodes = []
     for node_id in genome.subtree_ids(genome.root_node_id):
         node = genome.node(node_id)
@@ -74,7 +81,8 @@ def status_data(genome: OrganizationalGenome, *, pids: dict, restarts: dict, eve
                       "depth": genome.depth(node_id),
                       "state": state, "done": done[node_id], "failed": failed[node_id], "tokens": tokens[node_id],
                       "queue": len(queued.get(node_id, ())), "pid": pids.get(node_id),
-                      "restarts": restarts.get(node_id, 0), "provider": providers.get(node_id, "")})
+                      "restarts": restarts.get(node_id, 0), "provider": providers.get(node_id, ""),
+                      "budget_left": left.get(node_id)})
     lineage = genome.lineage.parent_genome_ids
     return {
         "genome": {"name": lineage[0] if lineage else genome.id, "id": genome.id, "version": len(lineage) + 1,
@@ -88,6 +96,7 @@ def status_data(genome: OrganizationalGenome, *, pids: dict, restarts: dict, eve
 
 def render_status(data: dict[str, Any]) -> str:
     g = data["genome"]
+    budgets = any(n.get("budget_left") is not None for n in data["nodes"])  # the column only when declared
     changes = [c for c in g["changed_since_boot"] if " channel " not in c and c != "~ genome lineage"]
     channels = len(g["changed_since_boot"]) - len(changes) - ("~ genome lineage" in g["changed_since_boot"])
     if channels:
@@ -96,12 +105,14 @@ def render_status(data: dict[str, Any]) -> str:
              *(f"  changed since boot: {c}" for c in changes),
              f"uptime {_duration(data['uptime_seconds'])}  providers {', '.join(data['providers']) or '-'}  "
              f"ledger {data['ledger']}  directives in flight {data['directives_in_flight']}",
-             f"{'node':<32} {'kind':<10} {'state':<26} {'done':>5} {'failed':>6} {'tokens':>8} {'queue':>5}  pid"]
+             f"{'node':<32} {'kind':<10} {'state':<26} {'done':>5} {'failed':>6} {'tokens':>8}"
+             f"{' budget left' if budgets else ''} {'queue':>5}  pid"]
     for n in data["nodes"]:
         label = ("  " * n["depth"] + n["name"])[:32]
         restarts = f" (restarted {n['restarts']}x)" if n["restarts"] else ""
+        left = (f" {'-' if n.get('budget_left') is None else format(n['budget_left'], ','):>11}") if budgets else ""
         lines.append(f"{label:<32} {n['kind']:<10} {n['state']:<26} {n['done']:>5} {n['failed']:>6} "
-                     f"{n['tokens']:>8} {n['queue']:>5}  {n['pid'] or '-'}{restarts}")
+                     f"{n['tokens']:>8}{left} {n['queue']:>5}  {n['pid'] or '-'}{restarts}")
     return "\n".join(lines)
 
 

@@ -46,10 +46,13 @@ class EpochAccount:
 
     def record(self, decision: ResourceAllocationDecision, key: str) -> EpochAccount:
         """Every bargain costs a message (denied ones too); approved tokens count against budget."""
+        return self.record_grant(decision.requested_by, decision.approved_tokens or 0, key)
+
+    def record_grant(self, who: str, tokens: int, key: str) -> EpochAccount:
+        """The same from a recorded decision's payload (the fold of `resource_allocation_decision`)."""
         account = self.for_epoch(key)
-        who = decision.requested_by
         return evolve(account, messages={**account.messages, who: account.messages.get(who, 0) + 1},
-                      tokens={**account.tokens, who: account.tokens.get(who, 0) + (decision.approved_tokens or 0)})
+                      tokens={**account.tokens, who: account.tokens.get(who, 0) + tokens})
 
 
 @frozen(kw_only=True)
@@ -92,10 +95,18 @@ def parent_allowance(genome: OrganizationalGenome, controller: str, account: Epo
     return None if budget is None else max(budget - account.granted(), 0)
 
 
+_FROM_GENOME = object()
+
+
 def allocate(genome: OrganizationalGenome, controller: str, bargain: ResourceBargain, account: EpochAccount, *,
              now: datetime, pressure: PressureSummary = PressureSummary(),
              coordination: CoordinationPressure = CoordinationPressure(),
-             paused: str | None = None) -> Allocation:
+             paused: str | None = None, own_budget: int | None | object = _FROM_GENOME,
+             per_task: bool = True) -> Allocation:
+    """`own_budget`: what the controller itself holds this epoch (the grant its parent made it,
+    core.control.budgets), when the caller knows it; by default its parent's channel budget.
+    `per_task=False` for an epoch grant: the per-task caps (System 3 default task budget, the
+    child's context cap) bound one task, not a whole epoch, so they do not apply."""
     key = epoch_key(now)
     account = account.for_epoch(key)
     who = bargain.requested_by
@@ -137,17 +148,19 @@ def allocate(genome: OrganizationalGenome, controller: str, bargain: ResourceBar
     requested = bargain.requested_tokens
     if requested is not None:
         caps = [c for c in (parent.system_3.default_task_budget_tokens, child.context_policy.max_total_task_tokens)
-                if c is not None]
+                if c is not None] if per_task else []
         cap = min(caps) if caps else None
         cap = _pressure_cap(requested, cap, pressure, coordination, reasons)
         remaining = None if token_budget is None else max(token_budget - used_tokens, 0)
-        allowance = parent_allowance(genome, controller, account)
+        allowance = parent_allowance(genome, controller, account) if own_budget is _FROM_GENOME else (
+            None if own_budget is None else max(own_budget - account.granted(), 0))
         for left, what in ((remaining, "ResourceBargaining epoch budget"), (allowance, "the parent's budget")):
             if left is None:
                 continue
             if left == 0:
                 reasons.append("ResourceBargaining token budget exhausted for this epoch" if what.startswith("Res")
-                               else f"token budget from {parent.parent_id} exhausted for this epoch")
+                               else f"token budget from {parent.parent_id or 'the environment'} exhausted "
+                                    f"for this epoch")
                 exhausted = "tokens"
             elif (cap is None or left < cap) and requested > left:
                 reasons.append(f"requested_tokens={requested} capped_to={left} by {what}")

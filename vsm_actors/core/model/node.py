@@ -38,6 +38,22 @@ class System3Config:
 
 
 @frozen(kw_only=True)
+class NodeBudget:
+    """What a node may spend in one epoch (an hour, as the reference keys them): the concise
+    genome form's `budget:`. It is stored where the reference declares budgets, on the
+    ResourceBargaining channel into the node (from its parent; for the root, from the
+    environment), so the full reference form and the wire format stay as they are. None: no
+    limit of the node's own (it still spends from its parent's)."""
+
+    tokens_per_epoch: int | None = None
+    messages_per_epoch: int | None = None   # task packets the node takes per epoch
+
+    @property
+    def declared(self) -> bool:
+        return self.tokens_per_epoch is not None or self.messages_per_epoch is not None
+
+
+@frozen(kw_only=True)
 class System3StarConfig:
     audit_enabled: bool = True
     audit_interval_seconds: int | None = None
