@@ -62,3 +62,20 @@ def test_busy_queued_paused_and_in_flight_from_the_events(genomes_dir):
     assert nodes["backend-team"]["queue"] == 1 and nodes["backend-tester"]["state"] == "paused"
     assert data["directives_in_flight"] == 2 and data["uptime_seconds"] == 60.0
     assert "(restarted 1x)" in render_status(data)
+
+
+def test_supervision_shows_only_what_needs_attention(genomes_dir):
+    genome = load_genome(genomes_dir / "two_level.yaml")
+    events = [event("DirectiveAccepted", 1, "root", directive_id="d1"),
+              event("DirectiveAccepted", 2, "root", directive_id="d2"),
+              event("directive_failed", 3, "root", directive_id="d1")]  # answered by a restarted root
+    data = status_data(genome, pids={}, restarts={}, events=events, traces=[], now=T0 + timedelta(minutes=1),
+                       started_at=T0, boot_genome=genome, providers={}, ledger="sqlite:l.sqlite")
+    assert data["directives_in_flight"] == 1
+    assert "given up" not in render_status(data) and "refused" not in render_status(data)
+    data["supervision"] = {"given_up": ["backend-tester"], "rejected_frames": 3,
+                           "rejected_frames_by_process": {"root": 3, "supervisor": 0}}
+    text = render_status(data)
+    assert "given up (restarted too often; `vsm resume NODE`): backend-tester" in text
+    assert "refused 3 unsigned or forged frames (root 3)" in text
+

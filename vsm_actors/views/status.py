@@ -60,7 +60,8 @@ def status_data(genome: OrganizationalGenome, *, pids: dict, restarts: dict, eve
             paused[payload.get("target_node_id", "")] = name.endswith("paused")
         elif name == "directive_accepted":
             accepted.add(event.directive_id)
-        elif name == "task_result_received" and event.node_id == genome.root_node_id:
+        elif name in ("directive_completed", "directive_failed") or (
+                name == "task_result_received" and event.node_id == genome.root_node_id):  # older ledgers
             answered.add(event.directive_id)
     plan = BudgetPlan.of_genome(genome)
     left = remaining_now(events, epoch_key(now), {n: b.tokens_per_epoch for n, b in plan.budgets.items()
@@ -113,7 +114,21 @@ def render_status(data: dict[str, Any]) -> str:
         left = (f" {'-' if n.get('budget_left') is None else format(n['budget_left'], ','):>11}") if budgets else ""
         lines.append(f"{label:<32} {n['kind']:<10} {n['state']:<26} {n['done']:>5} {n['failed']:>6} "
                      f"{n['tokens']:>8}{left} {n['queue']:>5}  {n['pid'] or '-'}{restarts}")
+    lines.extend(_supervision_lines(data.get("supervision")))
     return "\n".join(lines)
+
+
+def _supervision_lines(supervision: dict[str, Any] | None) -> list[str]:
+    """Only what needs attention: nodes no longer restarted, frames refused (someone is probing)."""
+    if not supervision:
+        return []
+    lines = []
+    if supervision.get("given_up"):
+        lines.append(f"given up (restarted too often; `vsm resume NODE`): {', '.join(supervision['given_up'])}")
+    if supervision.get("rejected_frames"):
+        by = ", ".join(f"{k} {v}" for k, v in supervision.get("rejected_frames_by_process", {}).items() if v)
+        lines.append(f"refused {supervision['rejected_frames']} unsigned or forged frames ({by})")
+    return lines
 
 
 def _duration(seconds: float | None) -> str:
