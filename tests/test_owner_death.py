@@ -12,6 +12,8 @@ import time
 
 from vsm_actors._posix import alive, session_members
 
+from test_live_cli import live_dir  # noqa: F401  (a fixture)
+
 CLIENT = r"""
 import json, sys, time
 from vsm_actors.actors.protocol import RuntimeConfig
@@ -45,3 +47,20 @@ def test_kill_9_of_the_client_takes_every_organization_process_with_it(tmp_path,
                 os.kill(p, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_vsm_down_with_a_dead_admin_still_stops_everything(live_dir, genomes_dir):  # noqa: F811
+    from vsm_actors._posix import listener_of
+    from test_live_cli import organization_pids, vsm, wait_until_dead
+
+    vsm(live_dir, "up", str(genomes_dir / "two_level.yaml"))
+    pids = organization_pids(live_dir)
+    state = json.loads((live_dir / ".vsm" / "organization.json").read_text())
+    admin = listener_of(state["admin_port"])
+    assert admin in pids
+    os.kill(admin, signal.SIGKILL)
+    wait_until_dead([admin])
+    down = vsm(live_dir, "down")
+    assert "organization down" in down.stdout
+    wait_until_dead(pids)  # every process the state file's sessions held, not only the admin
+    assert not (live_dir / ".vsm" / "organization.json").exists()
