@@ -64,3 +64,18 @@ def test_vsm_down_with_a_dead_admin_still_stops_everything(live_dir, genomes_dir
     assert "organization down" in down.stdout
     wait_until_dead(pids)  # every process the state file's sessions held, not only the admin
     assert not (live_dir / ".vsm" / "organization.json").exists()
+
+
+def test_vsm_send_after_the_supervisor_died_says_what_to_do(live_dir, genomes_dir):  # noqa: F811
+    from test_live_cli import vsm
+
+    vsm(live_dir, "up", str(genomes_dir / "single_coder.yaml"))
+    state = json.loads((live_dir / ".vsm" / "organization.json").read_text())
+    os.kill(state["supervisor_pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while alive(state["supervisor_pid"]) and time.monotonic() < deadline:
+        time.sleep(0.02)  # SIGKILL delivery is asynchronous; polling the kernel's view of it
+    sent = vsm(live_dir, "send", "anyone there?", check=False, timeout=60)
+    assert sent.returncode == 2 and "supervisor" in sent.stderr and "vsm down" in sent.stderr
+    assert "Traceback" not in sent.stderr
+    vsm(live_dir, "down")

@@ -259,3 +259,20 @@ def test_a_stopped_leaf_is_noticed_by_its_heartbeat_and_replaced(tmp_path, genom
     assert noticed_after < 10.0, f"noticed after {noticed_after:.1f}s"  # 1 s of silence, then a tick
     wait_for(lambda: not os.path.exists(f"/proc/{frozen_pid}") or open(f"/proc/{frozen_pid}/stat").read()
              .rsplit(")", 1)[1].split()[0] in ("Z", "X"), 10, "the stopped process to be gone")
+
+
+def test_a_dead_supervisor_is_said_at_once_not_waited_for(tmp_path, genomes_dir):
+    """Nothing restarts the supervisor (every actor is its child); its client is told right away."""
+    from vsm_actors.system import OrganizationGone
+
+    config = RuntimeConfig(ledger_url=str(tmp_path / "ledger.sqlite"), watchdog_seconds=0.5)
+    genome = load_genome(genomes_dir / "single_coder.yaml")
+    with Organization.start(genome, config, base="multiproc", restore=False, timeout=120) as org:
+        assert org.run("before").ok
+        supervisor = org.booted.supervisor_pid
+        assert supervisor not in (None, os.getpid())
+        os.kill(supervisor, signal.SIGKILL)
+        t0 = time.monotonic()
+        with pytest.raises(OrganizationGone, match="supervisor .* died"):
+            org.status()
+        assert time.monotonic() - t0 < 10  # not the 120 s timeout

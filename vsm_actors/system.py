@@ -22,7 +22,7 @@ from .actors.protocol import (
 from .actors.protocol_control import (
     DeliverEnvelope, Delivered, EventRecorded, RecordEvent, RecoverDirectives, SignalApplied, SignalNode,
 )
-from ._posix import bind_forks_to_owner, kill_session
+from ._posix import alive, bind_forks_to_owner, kill_session
 from .actors.runtime import TimeOrderedIds
 from .actors.supervisor import OrganizationActor
 from .actors.thespian_base import start_system
@@ -110,6 +110,7 @@ class Organization:
         self.root = booted.root
         self.limits: RuntimeConfig | None = None  # the started organization's limits (attached: defaults)
         self.alive = None  # attached clients: is the organization still there? (checked in silences)
+        self.gone_message = "the organization stopped (its admin no longer answers)"
 
     @classmethod
     def start(cls, genome: OrganizationalGenome, config: RuntimeConfig | None = None, *, base: str = "simple",
@@ -144,6 +145,12 @@ class Organization:
             # an actor busy in a provider call and leaves it, and the admin, running)
             own = os.getsid(0)
             org._sessions = {os.getsid(pid) for pid in org.status().pids.values() if pid != os.getpid()} - {own}
+            # a dead supervisor is not restarted (its actors are its children): say so at once
+            # rather than wait for a reply that cannot come
+            if booted.supervisor_pid not in (None, os.getpid()):
+                org.alive = lambda pid=booted.supervisor_pid: alive(pid)
+                org.gone_message = (f"the organization's supervisor (pid {booted.supervisor_pid}) died; its "
+                                    "actors are stopped with it. Start it again: the ledger keeps what finished")
         if base == "simple" and config.gc_threshold is not None:
             org._tune_collector(config.gc_threshold)
         return org
@@ -282,7 +289,7 @@ class Organization:
             m = self.asys.listen(remaining if self.alive is None else min(remaining, 1.0))
             if m is None:
                 if self.alive is not None and not self.alive():
-                    raise OrganizationGone("the organization stopped (its admin no longer answers)")
+                    raise OrganizationGone(self.gone_message)
                 continue
             if isinstance(m, LedgerReady) and m.error:
                 raise OrganizationError(m.error)
@@ -306,7 +313,8 @@ class Organization:
         """Commit and close the ledger, then stop every actor (and process) of the organization."""
         if self.owns_system and self.asys is not None:
             try:
-                _stop(self.asys, self.supervisor, self.timeout)
+                if self.alive is None or self.alive():  # a dead supervisor will never confirm
+                    _stop(self.asys, self.supervisor, self.timeout)
             finally:
                 self.asys.shutdown()
                 self.asys = None

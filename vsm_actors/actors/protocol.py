@@ -86,6 +86,7 @@ class Booted:
     error: str | None = None
     root: object = None  # the root node's actor: the booting client submits directives to it directly
     changed: bool = False  # refused: the file is not the version the ledger's champion grew from
+    supervisor_pid: int | None = None  # its clients watch it: nothing restarts a dead supervisor
 
 
 @frozen(kw_only=True)

@@ -163,7 +163,7 @@ class OrganizationActor(RestartSupervision, TrialSupervision, VsmActor):
             self.tell(self.ledger, LedgerWrite(
                 events=(event,), champion=self.genome, champion_key=self.champion_key,
                 then=Booted(genome_id=self.genome.id, node_count=len(self.genome.nodes), restored=self.restored,
-                            root=self.directory.get(self.genome.root_node_id)),
+                            root=self.directory.get(self.genome.root_node_id), supervisor_pid=os.getpid()),
                 to=self.client))
             self.arm_watchdog()
         elif previous is not None and previous != msg.pid:

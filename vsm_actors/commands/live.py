@@ -15,7 +15,7 @@ import time
 
 import click
 
-from .._posix import kill_session, listener_of
+from .._posix import alive, kill_session, listener_of
 from ..actors.protocol import Boot, Booted, RuntimeConfig, StatusReply, StatusRequest
 from ..actors import signed_frames
 from ..actors.supervisor import OrganizationActor
@@ -74,11 +74,17 @@ def attach(state_dir: str, timeout: float = 60.0) -> Organization:
     if not port_answers(state["admin_port"]):
         raise BadInput(f"the organization in {state_path(state_dir)} is not running (port {state['admin_port']} "
                        f"does not answer); run `vsm up` again")
+    supervisor_pid = state.get("supervisor_pid")
+    if supervisor_pid is not None and not alive(supervisor_pid):
+        # asking for it by name would make a new, empty supervisor that knows none of the nodes
+        raise BadInput(f"the organization's supervisor (pid {supervisor_pid}) died and nothing supervises its "
+                       "nodes; run `vsm down`, then `vsm up` (the ledger keeps the champion and what finished)")
     asys = join(state)
     supervisor = asys.createActor(OrganizationActor, globalName=SUPERVISOR_NAME)
     org = Organization.attach(asys, supervisor, timeout)
     port = state["admin_port"]
-    org.alive = lambda: port_answers(port)
+    org.alive = lambda: port_answers(port) and (supervisor_pid is None or alive(supervisor_pid))
+    org.gone_message = "the organization stopped (its admin or its supervisor no longer runs)"
     return org
 
 
@@ -161,7 +167,7 @@ def serve_cmd(genome_file, port, state_dir, fresh, if_changed) -> None:
     pids = status.pids.values() if isinstance(status, StatusReply) else ()
     state = {"admin_port": port, "genome_file": os.path.abspath(genome_file), "ledger": describe_ledger(ledger),
              "genome_id": booted.genome_id, "node_count": booted.node_count, "restored": booted.restored,
-             "started_at": time.time(), "key": key.hex(),
+             "started_at": time.time(), "key": key.hex(), "supervisor_pid": booted.supervisor_pid,
              # the actor system's process session: `down` makes sure nothing of it is left
              "sessions": sorted({os.getsid(pid) for pid in pids if pid != os.getpid()} - {os.getsid(0)})}
     tmp = state_path(state_dir) + ".tmp"
