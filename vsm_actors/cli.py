@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from .commands.dashboard import dashboard_cmd
 from .commands.genome import genome_group
 from .commands import ledger_plot, ledger_tree, ledger_views  # noqa: F401  (they add commands to the ledger group)
 from .commands.ledger import ledger_group
@@ -20,6 +21,7 @@ def main() -> None:
     """vsm_actors: run and evolve recursive Viable System Model coding organizations."""
 
 
+main.add_command(dashboard_cmd)
 main.add_command(genome_group)
 main.add_command(ledger_group)
 main.add_command(run_cmd)
