@@ -22,7 +22,6 @@ from ..commands.ledger_tree import directive_events, stored_traces
 from ..core.model.events import LedgerEvent, LedgerEventKind, TraceWindow
 from ..core.model.genome import OrganizationalGenome
 from ..ledger import EventQuery, Ledger, LedgerError, PeeweeLedger
-from ..ledger._rows import EVENT_COLUMNS as STORED_COLUMNS
 from ..views import dashboard_data as views
 from ..views.plots import KINDS, series
 
@@ -58,13 +57,7 @@ class LedgerSource:
         """The next rows after ledger position `after`: columns for all, the decoded event only
         for rows the fold reads the payload of (the ledger's own decoder: stored events are
         compacted, their long texts kept apart)."""
-        E = self.ledger.m.Event
-        names = ("seq", *STORED_COLUMNS)
-        query = E.select(*(getattr(E, n) for n in names)).where(E.seq > after).order_by(E.seq).limit(PAGE)
-        db = self.ledger._db
-        # the driver's own tuples: peewee's per-value conversion cost as much as the read itself
-        rows = [dict(zip(names, r)) for r in self.ledger._read(
-            "reading new events", lambda: db.execute_sql(*query.sql()).fetchall())]
+        rows = self.ledger.stored_rows_after(after, PAGE)
         roots = {r["directive_id"]: r["node_id"] for r in rows if r["kind"] == "directive_accepted"}
         wanted = [r for r in rows if self._wanted(r, roots)]
         decoded = dict(zip((r["seq"] for r in wanted), self._decode(wanted))) if wanted else {}
@@ -84,7 +77,7 @@ class LedgerSource:
         return views.name_of(kind) in views.PAYLOAD_NAMES or views.may_be_shadow_route(kind, row["event_json"])
 
     def _decode(self, rows: list[dict]) -> list[LedgerEvent]:
-        return self.ledger._read("reading new events", lambda: self.ledger._decode_events(rows))
+        return self.ledger.decode_rows(rows)
 
     def _sync(self) -> None:
         champions = self.ledger.champion_genome_ids()

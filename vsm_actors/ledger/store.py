@@ -214,6 +214,24 @@ class PeeweeLedger(EvolutionRecordStore, Ledger):
 
         return self._read("reading an event", run)
 
+    # -- following the ledger by position (readers that tail it: the dashboard) -------------------
+
+    def stored_rows_after(self, seq: int, limit: int) -> list[_rows.Row]:
+        """The next `limit` stored event rows after ledger position `seq`, oldest first, as they
+        are stored (`seq` and the event columns; `event_json` in its compact form), undecoded:
+        a follower decodes only what it reads (`decode_rows`). Positions are exact while one
+        ledger actor writes, as one organization's does."""
+        E = self.m.Event
+        names = ("seq", *_rows.EVENT_COLUMNS)
+        query = E.select(*(getattr(E, n) for n in names)).where(E.seq > seq).order_by(E.seq).limit(limit)
+        # the driver's own tuples: peewee's per-value conversion cost as much as the read itself
+        return [dict(zip(names, r)) for r in self._read(
+            "reading new events", lambda: self._db.execute_sql(*query.sql()).fetchall())]
+
+    def decode_rows(self, rows: list[_rows.Row]) -> list[LedgerEvent]:
+        """The events rows from `stored_rows_after` hold (their long texts fetched)."""
+        return self._read("reading new events", lambda: self._decode_events(rows))
+
     def _decode_events(self, rows: list[_rows.Row]) -> list[LedgerEvent]:
         keys = sorted(_rows.referenced_blob_keys(rows))
         texts: dict[str, str] = {}
