@@ -62,7 +62,7 @@ def fragment(value: str, width: int, skip: int) -> str:
 def is_opaque(value: str) -> bool:
     """A machine-made id (a UUID, a hex digest): the only kind a view shortens. Names (`root`,
     `backend-coder`, `two-level`) and sequential ids (`root-16`) print whole."""
-    return _OPAQUE.fullmatch(value) is not None and sum(ch != "-" for ch in value) >= 16
+    return _OPAQUE.fullmatch(value) is not None and len(value) - value.count("-") >= 16
 
 
 def shorten(ids: Iterable[str | None], min_length: int = MIN_LENGTH) -> ShortIds:
@@ -109,15 +109,25 @@ class _Ids:
     def __init__(self, distinct: Sequence[str], others: Sequence[str] = ()) -> None:
         self.lows = [v.lower() for v in distinct]
         self.layouts = [_shape(v) for v in self.lows]
+        lengths = {len(v) for v in self.lows}
+        self.length = lengths.pop() if len(lengths) == 1 else None  # UUIDs: one length, one slice for all
         # ids that are not shortened but must not contain another id's fragment either
         self.others = [v.lower() for v in others]
 
     def window_works(self, width: int, skip: int) -> bool:
-        owner: dict[str, int] = {}
-        for n, low in enumerate(self.lows):
-            piece = fragment(low, width, skip)
-            if owner.setdefault(piece, n) != n:
+        if self.length is not None and self.length > width:
+            # every id the same length: one slice for all, and a set tells a clash at C speed
+            end = max(self.length - skip, width)
+            pieces = [low[end - width:end] for low in self.lows]
+            if len(set(pieces)) != len(pieces):
                 return False  # two ids share the fragment (or are equal but for case)
+            owner = dict(zip(pieces, range(len(pieces))))
+        else:
+            owner = {}
+            for n, low in enumerate(self.lows):
+                piece = fragment(low, width, skip)
+                if owner.setdefault(piece, n) != n:
+                    return False
         # a fragment must not occur anywhere else in another shown id; a whole id is exempt,
         # since an exact id resolves before any substring match
         partial = {piece: n for piece, n in owner.items() if piece != self.lows[n]}
@@ -126,7 +136,8 @@ class _Ids:
         # only places where an id's dashes line up with a fragment's can hold it: work those
         # out once per layout of dashes (UUIDs all share one), not once per id
         texts = {layout: "-".join("x" * k for k in layout) for layout in set(self.layouts)}
-        shapes = {_shape(fragment(texts[self.layouts[n]], width, skip)) for n in partial.values()}
+        layouts = {self.layouts[n] for n in partial.values()}  # UUIDs: one
+        shapes = {_shape(fragment(texts[layout], width, skip)) for layout in layouts}
         starts_for = {layout: [start for start in range(0, len(text) - width + 1)
                                if _shape(text[start:start + width]) in shapes]
                       for layout, text in texts.items()}
