@@ -203,3 +203,26 @@ def test_a_ledger_url_password_never_reaches_the_error(url) -> None:
     result = CliRunner().invoke(main, ["ledger", "events", "--ledger", url])
     assert result.exit_code == 2
     assert "hunter2" not in result.output and "bob" in result.output
+
+
+def test_the_tree_reads_many_directives_at_once_as_it_reads_each(tmp_path):
+    """`vsm ledger tree` reads the newest directives in one window; what each gets is exactly
+    what reading it alone gives, splits, failures and interleaved directives included."""
+    from vsm_actors.actors.protocol import ProviderSpec
+    from vsm_actors.commands.ledger_tree import directive_events, directives_events
+    from vsm_actors.core.model.events import EventFilter, LedgerEventKind
+    from vsm_actors.system import make_directive
+
+    path = tmp_path / "l.sqlite"
+    script = {"rules": [{"match": {"task_title": "broken"}, "outcome": "failed", "error": "it broke"}]}
+    config = RuntimeConfig(ledger_url=str(path), provider=ProviderSpec(name="scripted", options={"script": script}))
+    with Organization.start(load_genome(GENOMES / "three_level.yaml"), config, base="simple") as org:
+        org.run("before the window")
+        org.run_many([make_directive(text) for _ in range(3) for text in (
+            "Add an endpoint and write its tests and docs", "a broken change", "Please review PR 12")])
+    with open_ledger(str(path)) as ledger:
+        accepted = ledger.events(EventFilter(kinds=(LedgerEventKind.DirectiveAccepted,), limit=9))
+        many = directives_events(ledger, accepted)
+        assert len(many) == 9
+        for event in accepted:
+            assert many[event.directive_id] == directive_events(ledger, event.directive_id)

@@ -113,13 +113,48 @@ def directive_events(ledger: Ledger, directive_id: str) -> list[LedgerEvent]:
     return sorted(by_id.values(), key=lambda e: e.created_at)
 
 
-def stored_traces(ledger: Ledger, events: list[LedgerEvent]) -> list[TaskTrace]:
+def directives_events(ledger: Ledger, accepted: list[LedgerEvent]) -> dict[str, list[LedgerEvent]]:
+    """`directive_events` of many directives at once, from their `directive_accepted` events: one
+    read of the ledger from the oldest acceptance on (a directive's events all follow it), split
+    by directive as `directive_events` gathers them. The newest directives are the ledger's tail,
+    so this reads what they wrote and what ran beside them, not one query per directive."""
+    if not accepted:
+        return {}
+    since = min(e.created_at for e in accepted)
+    window = ledger.events(EventQuery(since=since, kinds=(*LINEAGE_KINDS, *TASK_OUTCOME_KINDS, ROUTING_FAILED)))
+    by_task: dict[str, list[LedgerEvent]] = {}
+    linked: dict[str, list[LedgerEvent]] = {e.directive_id: [] for e in accepted}
+    for event in window:
+        if event.task_id is not None and (event.kind in TASK_OUTCOME_KINDS or event.kind == ROUTING_FAILED):
+            by_task.setdefault(event.task_id, []).append(event)
+        if event.directive_id in linked and (event.kind in LINEAGE_KINDS or event.kind == ROUTING_FAILED):
+            linked[event.directive_id].append(event)
+    out = {}
+    for directive_id, events in linked.items():
+        by_id = {e.id: e for e in events}
+        for task_id in lineage_task_ids(events):
+            for event in by_task.get(task_id, ()):
+                by_id.setdefault(event.id, event)
+        out[directive_id] = sorted(by_id.values(), key=lambda e: e.created_at)
+    return out
+
+
+def traces_since(ledger: Ledger, events_of: dict[str, list[LedgerEvent]]) -> dict[str, TaskTrace]:
+    """The stored traces the directives' `trace_written` events name, read in one window."""
+    starts = [e.created_at for events in events_of.values() for e in events]
+    if not starts:
+        return {}
+    return {t.id: t for t in ledger.recent_task_traces(TraceWindow(since=min(starts), limit=None))}
+
+
+def stored_traces(ledger: Ledger, events: list[LedgerEvent], known: dict[str, TaskTrace] | None = None,
+                  ) -> list[TaskTrace]:
     """The stored traces the `trace_written` events name (they win over the events' copies:
     traces are upserts)."""
     traces = []
     for event in events:
         trace_id = event.metadata.get("trace_id") if event.kind is LedgerEventKind.TraceWritten else None
-        stored = ledger.get_trace(trace_id) if trace_id else None
+        stored = None if not trace_id else known[trace_id] if known and trace_id in known else ledger.get_trace(trace_id)
         if stored is not None:
             traces.append(stored)
     return traces
@@ -145,14 +180,17 @@ def tree_cmd(ledger_url: str | None, directive_id: str | None, limit: int, outpu
     with read_ledger(ledger_url) as ledger:
         if directive_id is not None:
             directives = [ids.resolve(ledger, "directive", directive_id, location)]
+            events_of = {directives[0]: directive_events(ledger, directives[0])}
         else:
             accepted = ledger.events(EventQuery(kinds=(LedgerEventKind.DirectiveAccepted,), limit=limit))
             directives = list(dict.fromkeys(e.directive_id for e in accepted if e.directive_id))
+            events_of = directives_events(ledger, [e for e in accepted if e.directive_id])
+        known = traces_since(ledger, events_of)
         pricing = pricing_for(ledger, warn=output == "text")
         shown = []
         for d in directives:
-            events = directive_events(ledger, d)
-            traces = stored_traces(ledger, events)
+            events = events_of[d]
+            traces = stored_traces(ledger, events, known)
             shown.append((build_directive_tree(d, events, traces), tree_view.node_costs(events, traces, pricing),
                           tree_view.failures(events)))
         if output == "text":
