@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from vsm_actors.core.model.node import ModelSpec
-from vsm_actors.providers import CodexConfig, CodexProvider, CommandProvider, ModelRequest, ProviderRequestError
+from test_command_env import request
+from vsm_actors.providers import CodexConfig, CodexProvider, CommandProvider, ProviderRequestError
 from vsm_actors.providers.base import MIN_SECRET_LEN, REDACTED, looks_secret, redact, secret_values_from_env
 from vsm_actors.providers.options import (
     SECRET_OPTIONS, OptionError, masked_options, parse_option, secret_option_values,
@@ -40,11 +40,6 @@ if sys.argv[1] == "hang":
     time.sleep(60)
 sys.exit(int(sys.argv[1]) if sys.argv[1] != "hang" else 0)
 """
-
-
-def request() -> ModelRequest:
-    return ModelRequest(model=ModelSpec(provider="test", model="unbound"), instructions="i", input="x",
-                        metadata={"node_id": "coder", "task_id": "t-1"})
 
 
 @pytest.fixture
