@@ -36,6 +36,7 @@ from .signed_frames import rejected_frames
 from .budget_shell import BudgetNode
 from .base import VsmActor
 from .coordination_shell import CoordinationNode
+from .probe_shell import ProbeNode
 from .dispatch_queue import DispatchQueue, OutstandingTasks
 from .evolution_shell import EvolvingNode
 from .leaf_calls import LeafCalls
@@ -49,8 +50,8 @@ from .runtime import Services
 log = logging.getLogger("vsm.node")
 
 
-class NodeActor(EvolvingNode, BudgetNode, AlgedonicNode, CoordinationNode, DispatchQueue, LeafCalls, OffThreadCalls,
-                DirectiveAnswers, VsmActor):
+class NodeActor(EvolvingNode, BudgetNode, AlgedonicNode, CoordinationNode, ProbeNode, DispatchQueue, LeafCalls,
+                OffThreadCalls, DirectiveAnswers, VsmActor):
     def __init__(self) -> None:
         super().__init__()
         self.node_id: str | None = None
@@ -87,6 +88,7 @@ class NodeActor(EvolvingNode, BudgetNode, AlgedonicNode, CoordinationNode, Dispa
         self.setup_pauses(msg.pauses)
         self.setup_control(msg.pauses)  # System 2 evidence and System 5 denials, restored with the pauses
         self.setup_budgets(msg.pauses)  # the epoch's budget account, restored likewise
+        self.setup_probes(msg.pauses)   # System 4 probes: their last closed windows, restored likewise
         self.tell(sender, NodeReady(node_id=msg.node_id, pid=os.getpid()))
         early, self.early = self.early, []
         for env, origin in early:
@@ -153,6 +155,8 @@ class NodeActor(EvolvingNode, BudgetNode, AlgedonicNode, CoordinationNode, Dispa
             self.record([])
         elif msg.payload == POLL_PAYLOAD:
             self.poll_calls()
+        else:
+            self.probe_wakeup(msg.payload)
 
     # -- traffic -----------------------------------------------------------------------------
 
@@ -240,6 +244,7 @@ class NodeActor(EvolvingNode, BudgetNode, AlgedonicNode, CoordinationNode, Dispa
         directive_id = result.metadata.get("directive_id") or None
         events.append(self.events.result_received(result, env, directive_id))
         self.booked(result, events)  # the subtree's spending rolls up
+        self.probe_result(result, observed, events)  # System 4: the subtree's trends
         node = self.genome.node(self.node_id)
         if node.parent_id is not None and env.correlation_id not in self.pending:
             up = result_envelope(result, env, self.node_id, node.parent_id, id=self.services.new_id(),

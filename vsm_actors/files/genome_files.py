@@ -2,7 +2,9 @@
 
 Concise form (what people write): nodes nested under `root:` and `children:`, an `id` that
 defaults to the name, defaults left out, `leaf_operation: coding|reviewer|tester` presets, and the
-standard channel bundle of every containment edge derived rather than written. Full form: the
+standard channel bundle of every containment edge derived rather than written, and two node keys
+of its own: `budget:` (kept on the ResourceBargaining channel into the node) and `probes:` (System
+4 probes, kept as canonical JSON in the node's metadata `system4_probes`). Full form: the
 reference's `OrganizationalGenome` JSON (flat `nodes` map, explicit `channels`).
 
 Every error is reported as FILE:LINE:COL: message, located through the loader's positions.
@@ -18,6 +20,7 @@ import cattrs
 from .. import codec
 from ..core.model.capability import OPERATION_PRESETS
 from ..core.control.budgets import environment_channel_id
+from ..core.control.probes import PROBES_KEY, concise_probe, decode_probes, encode_probes, parse_probes
 from ..core.model.channel import VsmChannelType, standard_bundle
 from ..core.model.genome import OrganizationalGenome
 from ..core.model.node import NodeBudget, ViableNode
@@ -27,8 +30,10 @@ from .safe_load import Document, DocumentError, Limits, _gc_paused, load_documen
 CONCISE_KEYS = ("id", "root", "channels", "lineage", "metadata", "relations", "routing_rules",
                 "audit_policies", "trial_settings")
 NODE_KEYS = frozenset(a.name for a in ViableNode.__attrs_attrs__)
-# concise-only node keys: `budget` becomes the budget of the ResourceBargaining channel into the node
-CONCISE_NODE_KEYS = NODE_KEYS | {"budget"}
+# concise-only node keys: `budget` becomes the budget of the ResourceBargaining channel into the node;
+# `probes` (System 4 probes, core/control/probes.py) becomes canonical JSON in the node's metadata
+CONCISE_ONLY = frozenset({"budget", "probes"})
+CONCISE_NODE_KEYS = NODE_KEYS | CONCISE_ONLY
 _BUDGET_FIELDS = {"tokens_per_epoch": "max_token_budget_per_epoch", "messages_per_epoch": "max_messages_per_epoch"}
 
 
@@ -76,7 +81,22 @@ def genome_from_document(doc: Document, *, validate: bool = True) -> Organizatio
         issues = validate_genome(genome)
         if issues:
             raise GenomeFileError([doc.error(locator(i.path), str(i)) for i in issues])
+        _check_probe_metadata(doc, genome, locator)
     return genome
+
+
+def _check_probe_metadata(doc: Document, genome: OrganizationalGenome, locator) -> None:
+    """Probes written in the full form's metadata are checked as the concise `probes:` are
+    (the value is a JSON string, so the location is the metadata entry's)."""
+    errors = []
+    for node_id, node in genome.nodes.items():
+        if PROBES_KEY in node.metadata:
+            _, problems = decode_probes(node.metadata[PROBES_KEY])
+            errors += [doc.error(locator(("nodes", node_id, "metadata", PROBES_KEY)),
+                                 f"{PROBES_KEY}{''.join(f'[{p}]' if isinstance(p, int) else f'.{p}' for p in path)}: {m}")
+                       for path, m in problems]
+    if errors:
+        raise GenomeFileError(errors)
 
 
 # -- concise -> full -----------------------------------------------------------------------------
@@ -138,7 +158,7 @@ def _flatten(doc: Document, raw: Any, path: tuple, parent: str | None, nodes: di
         raise GenomeFileError([doc.error((*path, k), f"unknown node field {k!r}") for k in unknown])
     if "name" not in raw and "id" not in raw:
         raise GenomeFileError([doc.error(path, "a node needs a `name` (its id defaults to the name)")])
-    node = _expand_presets(doc, {k: v for k, v in raw.items() if k != "budget"}, path)
+    node = _expand_presets(doc, {k: v for k, v in raw.items() if k not in CONCISE_ONLY}, path)
     node_id = node.setdefault("id", node.get("name"))
     node.setdefault("name", node_id)
     if not isinstance(node_id, str):
@@ -156,6 +176,8 @@ def _flatten(doc: Document, raw: Any, path: tuple, parent: str | None, nodes: di
     paths[node_id] = path
     if "budget" in raw:
         budgets[node_id] = _budget(doc, raw["budget"], (*path, "budget"))
+    if "probes" in raw:
+        _probes(doc, raw["probes"], node, (*path, "probes"))
     node["children"] = [_flatten(doc, child, (*path, "children", i), node_id, nodes, paths, budgets)
                         for i, child in enumerate(children)]
     return node_id
@@ -179,6 +201,20 @@ def _budget(doc: Document, raw: Any, path: tuple) -> dict:
         if value is not None:
             out[channel_key] = value
     return out
+
+
+def _probes(doc: Document, raw: Any, node: dict, path: tuple) -> None:
+    """A node's `probes:`, checked here where each field's location is known, into its metadata."""
+    specs, errors = parse_probes(raw)
+    if errors:
+        raise GenomeFileError([doc.error((*path, *p), m) for p, m in errors])
+    metadata = node.get("metadata", {})
+    if not isinstance(metadata, dict) or not specs:
+        return  # a bad `metadata:` is reported by the conversion; `probes: []` declares nothing
+    if PROBES_KEY in metadata:
+        raise GenomeFileError([doc.error(path, f"probes are given both here and in metadata {PROBES_KEY}; "
+                                               f"give them in one place")])
+    node["metadata"] = {**metadata, PROBES_KEY: encode_probes(specs)}
 
 
 def _budget_channels(doc: Document, budgets: dict, nodes: dict, paths: dict, channels: list) -> list:
@@ -249,16 +285,19 @@ def genome_to_concise(genome: OrganizationalGenome) -> dict:
     wire_nodes = codec.to_wire(genome)["nodes"]
 
     def node(node_id: str) -> dict:
-        full = wire_nodes[node_id]
+        full = dict(wire_nodes[node_id])
         out = {"name": full["name"]}
         if full["id"] != full["name"]:
             out = {"id": full["id"], **out}
+        probes = _concise_probes(full)
         for key, value in full.items():
             if key in ("id", "name", "parent_id", "children") or value == defaults.get(key):
                 continue
             out[key] = value
         if node_id in budgets:
             out["budget"] = budgets[node_id]
+        if probes:
+            out["probes"] = probes
         if full["children"]:
             out["children"] = [node(c) for c in full["children"]]
         return out
@@ -277,6 +316,20 @@ def genome_to_concise(genome: OrganizationalGenome) -> dict:
         if key in full and full[key] != blank.get(key):
             out[key] = full[key]
     return out
+
+
+def _concise_probes(full: dict) -> list[dict]:
+    """`probes:` from the node's metadata, taken out of it, when the value is what the concise
+    form writes (canonical); any other value stays in `metadata:` as written, so both forms
+    round trip."""
+    text = full.get("metadata", {}).get(PROBES_KEY)
+    if not isinstance(text, str):
+        return []
+    specs, errors = decode_probes(text)
+    if errors or not specs or encode_probes(specs) != text:
+        return []
+    full["metadata"] = {k: v for k, v in full["metadata"].items() if k != PROBES_KEY}
+    return [concise_probe(s) for s in specs]
 
 
 def _concise_budgets(genome: OrganizationalGenome) -> tuple[dict[str, dict], set[str]]:

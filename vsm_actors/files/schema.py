@@ -9,6 +9,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import attrs
 
+from ..core.control.probes import PROBES
 from ..core.model.capability import OPERATION_PRESETS
 from ..core.model.genome import OrganizationalGenome
 from ..core.model.node import NodeBudget, ViableNode
@@ -75,6 +76,18 @@ class _Builder:
         return {"$ref": f"#/$defs/{name}"}
 
 
+def _probe_schema() -> dict:
+    watches = sorted({w for p in PROBES.values() for w in p.watches})
+    return {"type": "object", "additionalProperties": False, "required": ["kind"], "properties": {
+        "kind": {"enum": sorted(PROBES)},
+        "interval_seconds": {"type": "integer", "minimum": 0,
+                             "description": "how often a window may close; 0: on every observed result"},
+        "watch": {"type": "array", "items": {"enum": watches}, "uniqueItems": True},
+        "threshold": {"type": "number", "exclusiveMinimum": 1,
+                      "description": "latest / previous window at or past this is a rise"},
+        "min_tasks": {"type": "integer", "minimum": 1, "description": "tasks a window needs before it closes"}}}
+
+
 def genome_file_schema() -> dict:
     b = _Builder()
     b.defs["GenomePatch"] = {}
@@ -92,6 +105,9 @@ def genome_file_schema() -> dict:
     node_def["properties"]["budget"] = b.ref(NodeBudget)
     for key in ("tokens_per_epoch", "messages_per_epoch"):
         b.defs["NodeBudget"]["properties"][key] = {"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]}
+    # concise only: System 4 probes, stored as JSON in the node's metadata (core/control/probes.py)
+    node_def["properties"]["probes"] = {"type": "array", "items": {"$ref": "#/$defs/Probe"}}
+    b.defs["Probe"] = _probe_schema()
     genome_props = b.defs["OrganizationalGenome"]["properties"]
     concise = {
         "type": "object", "additionalProperties": False, "required": ["root"],

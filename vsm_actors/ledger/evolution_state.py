@@ -11,6 +11,7 @@ from ..core.control.budgets import MARK_EVENTS
 from ..core.control.commands import COMMAND_EVENT, RELAY_EVENT
 from ..core.control.coordination import SIGNAL_EVENT, WINDOW as COORDINATION_WINDOW
 from ..core.control.environment import PRESSURE_EVENTS, PRESSURE_WINDOW
+from ..core.control.probes import WINDOW_EVENT
 from ..core.model.variants import Other
 from .base import Ledger
 from .query import EventQuery
@@ -23,6 +24,9 @@ POLICY_KINDS = (Other(COMMAND_EVENT), Other(RELAY_EVENT))
 # a node's budget account (core.control.budgets): its marks, and the spending of the epoch
 BUDGET_MARK_KINDS = tuple(Other(name) for name in MARK_EVENTS)
 BUDGET_KINDS = (*BUDGET_MARK_KINDS, LedgerEventKind.TaskResultReceived, LedgerEventKind.TraceWritten)
+# System 4 probes (core.control.probes): each probe's latest closed window is its baseline
+PROBE_KINDS = (Other(WINDOW_EVENT),)
+PROBE_WINDOWS = 20
 
 
 def load_evolution(ledger: Ledger, controller_id: str) -> StoredEvolution:
@@ -52,13 +56,14 @@ def load_pauses(ledger: Ledger, metasystems) -> dict:
     """Each metasystem's latest algedonic pause and resume events, oldest first (its pause state),
     followed by its latest System 2 signals and every command and System 5 relay it recorded
     (the states of coordination_shell), then the events of its latest budget epoch (the
-    supervisor passes every node, leaves too, when the genome declares budgets); each fold skips
-    the others' events."""
+    supervisor passes every node, leaves too, when the genome declares budgets), then its System
+    4 probes' latest closed windows; each fold skips the others' events."""
     out = {}
     for node_id in metasystems:
         events = (*ledger.events(EventQuery(node_id=node_id, kinds=PAUSE_KINDS, limit=500)),
                   *ledger.events(EventQuery(node_id=node_id, kinds=COORDINATION_KINDS, limit=COORDINATION_WINDOW)),
-                  *ledger.events(EventQuery(node_id=node_id, kinds=POLICY_KINDS)), *load_budget(ledger, node_id))
+                  *ledger.events(EventQuery(node_id=node_id, kinds=POLICY_KINDS)), *load_budget(ledger, node_id),
+                  *ledger.events(EventQuery(node_id=node_id, kinds=PROBE_KINDS, limit=PROBE_WINDOWS)))
         if events:
             out[node_id] = events
     return out

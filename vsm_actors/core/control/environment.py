@@ -3,7 +3,9 @@
 A `vsm.environment_signal` is recorded under a name that says where it came from (its channel);
 three of those names and the 3-4 homeostat's signal count as pressure. The summary of the latest
 100 such events of a node is what selection reads (environment-pressure bonuses, §3.14.6) and
-what resource caps and decomposition read (the metasystem-control issue).
+what resource caps and decomposition read (the metasystem-control issue). A node's own System 4
+probes (probes.py) record their signals as if they arrived on FutureProbeToEnvironment, so they
+count as pressure exactly as a probe signal from outside does.
 """
 
 from __future__ import annotations
