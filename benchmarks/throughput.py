@@ -549,7 +549,8 @@ def probe_cost(sizes=(1_000, 10_000, 100_000), calls: int = 20_000) -> None:
     observations: the window is a fold, so N does not show."""
     from datetime import datetime, timezone
 
-    from vsm_actors.core.control.probes import Observation, ProbeBank, ProbeContext, ProbeSpec
+    from vsm_actors.core.control.probe_bank import ProbeBank
+    from vsm_actors.core.control.probes import Observation, ProbeContext, ProbeSpec
 
     ctx = ProbeContext(node_id="root", now=datetime.now(timezone.utc))
     for size in sizes:

@@ -17,10 +17,10 @@ from hypothesis import given, settings, strategies as st
 from vsm_actors import codec
 from vsm_actors.core.control.environment import summarize_pressure
 from vsm_actors.core.control.ledger_events import EventFactory
+from vsm_actors.core.control.probe_bank import ProbeBank, signal_event, window_event
 from vsm_actors.core.control.probes import (
-    PROBES, PROBES_KEY, SIGNAL_EVENT, WINDOW_EVENT, LedgerTrends, Observation, ProbeBank, ProbeContext, ProbeSpec,
-    Window, concise_probe, decode_probes, encode_probes, node_probes, parse_probes, severity, signal_event,
-    window_event,
+    PROBES, PROBES_KEY, SIGNAL_EVENT, WINDOW_EVENT, LedgerTrends, Observation, ProbeContext, ProbeSpec, Window,
+    concise_probe, decode_probes, encode_probes, node_probes, parse_probes, severity,
 )
 from vsm_actors.core.evolution.activation import pressure_from
 from vsm_actors.core.evolution.controller import observe_environment

@@ -25,9 +25,8 @@ import time
 from datetime import timedelta
 
 from ..core.control.budgets import USED_KEY
-from ..core.control.probes import (
-    PROBES_KEY, Observation, ProbeBank, ProbeContext, node_probes, signal_event, window_event,
-)
+from ..core.control.probe_bank import ProbeBank, signal_event, window_event
+from ..core.control.probes import PROBES_KEY, Observation, ProbeContext, node_probes
 from ..core.evolution.controller import observe_environment
 
 log = logging.getLogger("vsm.probes")
