@@ -276,3 +276,18 @@ def test_a_dead_supervisor_is_said_at_once_not_waited_for(tmp_path, genomes_dir)
         with pytest.raises(OrganizationGone, match="supervisor .* died"):
             org.status()
         assert time.monotonic() - t0 < 10  # not the 120 s timeout
+
+
+def test_an_answer_sent_twice_is_taken_once_and_a_directive_sent_twice_answered_twice(tmp_path, genomes_dir):
+    from vsm_actors.actors.protocol import DirectiveDone
+
+    config = RuntimeConfig(ledger_url=str(tmp_path / "ledger.sqlite"))
+    with Organization.start(load_genome(genomes_dir / "single_coder.yaml"), config, restore=False) as org:
+        directive = make_directive("twice")
+        first, second = org.run(directive), org.run(directive)
+        assert first.ok and second.ok and first.correlation_id != second.correlation_id
+        # the copy a new ledger actor resends after the old one died arrives before the next answer
+        listen, copies = org.asys.listen, [first]
+        org.asys.listen = lambda timeout=None: copies.pop() if copies else listen(timeout)
+        assert org.run("after").ok and not copies
+        assert not [m for m in org._stash if isinstance(m, DirectiveDone)]  # dropped, not kept

@@ -24,6 +24,7 @@ from .actors.protocol_control import (
 )
 from ._posix import alive, bind_forks_to_owner, kill_session
 from .actors.runtime import TimeOrderedIds
+from .core.control.seen_ids import SeenIds
 from .actors.supervisor import OrganizationActor
 from .actors.thespian_base import start_system
 from .core.model.genome import OrganizationalGenome
@@ -103,6 +104,7 @@ class Organization:
         self.owns_system, self.timeout = owns_system, timeout
         self._stash: list = []
         self._sent_to_root: dict[str, None] = {}  # directives sent straight to the root, not yet answered
+        self._answered = SeenIds()  # the newest answers taken: a repeated one is dropped
         self._gc_threshold: tuple | None = None
         self._sessions: set[int] = set()  # the actor system's process session (TCP base)
         # directives go straight to the root (one hop fewer); an attached client has no root and
@@ -299,7 +301,13 @@ class Organization:
                 self.root = m.root
                 self.asys.tell(self.supervisor, RecoverDirectives(directive_ids=tuple(self._sent_to_root)))
                 continue
-            if isinstance(m, DirectiveDone):
+            if isinstance(m, DirectiveDone) and m.directive_id:
+                # the same answer again (resent after a ledger actor died) has the same correlation;
+                # the same directive sent twice gets two
+                answer = f"{m.directive_id}/{m.correlation_id}"
+                if answer in self._answered:
+                    continue
+                self._answered.add(answer)
                 self._sent_to_root.pop(m.directive_id, None)
             if wanted(m):
                 got.append(m)
