@@ -34,3 +34,18 @@ def test_memory_stays_bounded_over_many_tasks() -> None:
 def test_a_capacity_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         SeenIds(0)
+
+
+def test_recent_submissions_are_bounded_and_say_when_the_oldest_came() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from vsm_actors.core.control.recovery import RecentSubmissions
+
+    t0 = datetime(2026, 12, 7, tzinfo=timezone.utc)
+    recent = RecentSubmissions(capacity=3)
+    for n in range(5):
+        recent.add(f"d{n}", f"client{n}", t0 + timedelta(seconds=n))
+    taken, oldest = recent.take_all()
+    assert taken == [("d2", "client2"), ("d3", "client3"), ("d4", "client4")]
+    assert oldest == t0 + timedelta(seconds=2)
+    assert recent.take_all() == ([], None)

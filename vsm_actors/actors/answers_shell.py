@@ -36,4 +36,6 @@ class DirectiveAnswers:
         answers it was to send after committing are settled again, from the ledger."""
         self.ledger = msg.ledger
         if self.recent_answers:
-            self.tell(self.ledger, SettleDirectives(candidates=tuple(self.recent_answers.values()), resend=True))
+            answers = tuple(self.recent_answers.values())
+            since = min(ending.created_at for _, ending, _ in answers)  # each stored ending is this or newer
+            self.tell(self.ledger, SettleDirectives(candidates=answers, resend=True, since=since))

@@ -29,7 +29,7 @@ from ..ledger.base import utc_now
 from ..ledger.writer import WriterProcess
 from .base import VsmActor
 from ..ledger.evolution_state import load_evolution, load_pauses
-from ..core.control.recovery import correlation_of, is_answered
+from ..core.control.recovery import ENDING_KINDS, correlation_of, is_answered
 from ..core.control.restarts import RestartIntensity, RestartWindow
 from .runtime import TimeOrderedIds
 from .protocol_control import SettleDirectives
@@ -116,7 +116,13 @@ class LedgerActor(VsmActor):
         has no ending for (a root died with it): its failure event, then the client's reply."""
         try:
             self.flush_pending()
+            ended = set() if msg.since is None else {e.directive_id for e in self.ledger.events(
+                EventFilter(kinds=ENDING_KINDS, since=msg.since))}
             for reply_to, ending, done in msg.candidates:
+                if ending.directive_id in ended:
+                    if msg.resend and done is not None:
+                        self.send(reply_to, done)
+                    continue
                 known = self.ledger.events(EventFilter(directive_id=ending.directive_id))
                 if is_answered(known):
                     if msg.resend and done is not None:

@@ -173,14 +173,14 @@ class OrganizationActor(RestartSupervision, TrialSupervision, VsmActor):
 
     def receiveMsg_SubmitDirective(self, msg: SubmitDirective, sender) -> None:
         reply_to = msg.reply_to if msg.reply_to is not None else sender
-        self.forwarded.add(msg.directive.id, reply_to)  # answered from the ledger if the root dies
+        self.forwarded.add(msg.directive.id, reply_to, self.services.now())  # answered from the ledger if the root dies
         self.tell(self.directory.get(self.genome.root_node_id),
                   msg if msg.reply_to is not None else SubmitDirective(directive=msg.directive, reply_to=sender))
 
     def receiveMsg_RecoverDirectives(self, msg: RecoverDirectives, sender) -> None:
         self.settle([(sender, directive_id) for directive_id in msg.directive_ids])
 
-    def settle(self, waiting: list) -> None:
+    def settle(self, waiting: list, since=None) -> None:
         """Have the ledger actor answer, with a failure, each directive a dead root left open."""
         if not waiting or getattr(self, "ledger", None) is None:
             return
@@ -188,7 +188,7 @@ class OrganizationActor(RestartSupervision, TrialSupervision, VsmActor):
         candidates = tuple((reply_to, self.event("directive_failed", directive_ending(directive_id, (), ROOT_RESTARTED, None)[1],
                                                  directive_id=directive_id, node_id=root), None)
                            for reply_to, directive_id in waiting)
-        self.tell(self.ledger, SettleDirectives(candidates=candidates))
+        self.tell(self.ledger, SettleDirectives(candidates=candidates, since=since))
 
     def receiveMsg_StatusRequest(self, msg: StatusRequest, sender) -> None:
         providers = {n: node_provider_spec(self.config, self.genome.node(n)).name for n in self.genome.nodes

@@ -55,7 +55,8 @@ class RestartSupervision:
             self.tell(self.directory.get(parent), ChildRestarted(node_id=node_id, directory=dict(self.directory)))
         else:  # the booting client sends directives straight to the root
             self.tell(self.client, RootMoved(root=self.directory[node_id]))
-            self.settle([(reply_to, d) for d, reply_to in self.forwarded.take_all()])
+            forwarded, since = self.forwarded.take_all()
+            self.settle([(reply_to, d) for d, reply_to in forwarded], since=since)
         self.tell(self.ledger, LedgerWrite(events=(self.event("node_restarted", {
             "node_id": node_id, "node_kind": self.node_kind(node_id), "reason": reason, "old_pid": old_pid,
             "restart_count": self.restarts[node_id]}),)))

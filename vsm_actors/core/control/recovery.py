@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from ..model.events import LedgerEvent
 from ..model.variants import Other
@@ -42,14 +43,16 @@ class RecentSubmissions:
 
     def __init__(self, capacity: int = 10_000) -> None:
         self.capacity = capacity
-        self._waiting: OrderedDict[str, object] = OrderedDict()
+        self._waiting: OrderedDict[str, tuple[object, datetime]] = OrderedDict()
 
-    def add(self, directive_id: str, reply_to: object) -> None:
-        self._waiting[directive_id] = reply_to
+    def add(self, directive_id: str, reply_to: object, at: datetime) -> None:
+        self._waiting[directive_id] = (reply_to, at)
         if len(self._waiting) > self.capacity:
             self._waiting.popitem(last=False)
 
-    def take_all(self) -> list[tuple[str, object]]:
-        """Everything forwarded so far (the in-doubt set of a root that just died), forgotten here."""
-        taken, self._waiting = list(self._waiting.items()), OrderedDict()
-        return taken
+    def take_all(self) -> tuple[list[tuple[str, object]], datetime | None]:
+        """Everything forwarded so far (the in-doubt set of a root that just died), forgotten
+        here, and when the oldest of it was forwarded (no ending of any of it is older)."""
+        taken, self._waiting = self._waiting, OrderedDict()
+        oldest = min((at for _, at in taken.values()), default=None)
+        return [(d, reply_to) for d, (reply_to, _) in taken.items()], oldest
