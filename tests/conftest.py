@@ -68,3 +68,12 @@ def postgres_url(postgres_prefix: str) -> Iterator[str]:
     schema = f"{postgres_prefix}_{uuid.uuid4().hex[:8]}"
     yield f"{POSTGRES_URL}?schema={schema}"
     _drop_schemas(schema)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger_url(request, tmp_path) -> str:
+    """A fresh ledger location: a SQLite file, then a PostgreSQL schema (views must read both)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "ledger.sqlite")
+    return request.getfixturevalue("postgres_url")
+

@@ -70,13 +70,6 @@ def client(url: str) -> Iterator[TestClient]:
         ledger.close()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def ledger_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "ledger.sqlite")
-    return request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
 def genome_file(tmp_path) -> Path:
     """two_level with a price for its coder's model."""

@@ -30,13 +30,6 @@ def vsm(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def ledger_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "ledger.sqlite")
-    return request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
 def priced_genome_file(tmp_path) -> Path:
     """single_coder with a price for its leaf's model in the genome metadata."""

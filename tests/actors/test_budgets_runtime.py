@@ -150,13 +150,6 @@ def test_a_restarted_organization_keeps_what_the_epoch_spent(tmp_path, base):
     assert len(decisions) == 2  # granted once per epoch: the restarted parents knew they had granted
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def ledger_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return str(tmp_path / "budgets.sqlite")
-    return request.getfixturevalue("postgres_url")
-
-
 def test_vsm_ledger_budgets_reads_a_real_run(ledger_url):
     key = epoch_now()
     config = RuntimeConfig(ledger_url=ledger_url, provider=ProviderSpec(name="scripted", options={"script": THOUSAND}))
