@@ -39,11 +39,16 @@ def unbind_forks() -> None:
     _owner = None
 
 
+def _state(pid: int) -> bytes:
+    """The process state letter of /proc/PID/stat (OSError when there is none)."""
+    with open(f"/proc/{pid}/stat", "rb") as fh:
+        return fh.read().rsplit(b")", 1)[1].split()[0]
+
+
 def alive(pid: int) -> bool:
     """True while `pid` runs (a zombie, killed but not yet reaped, is not running)."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+        return _state(pid) not in (b"Z", b"X")
     except OSError:
         try:
             os.kill(pid, 0)
@@ -57,8 +62,7 @@ def alive(pid: int) -> bool:
 def stopped(pid: int) -> bool:
     """True while `pid` is stopped (SIGSTOP, a debugger): alive, but running nothing."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0] in (b"T", b"t")
+        return _state(pid) in (b"T", b"t")
     except OSError:
         return False
 

@@ -196,7 +196,7 @@ class Organization:
              on_done: Callable[[DirectiveDone], None] | None = None) -> list[DirectiveDone]:
         wanted = {d.id for d in directives}
 
-        def first_answer(m) -> bool:  # an answer may come twice (resent after a ledger actor died)
+        def first_answer(m) -> bool:  # one answer per id, even for a directive sent twice in one call
             if isinstance(m, DirectiveDone) and m.directive_id in wanted:
                 wanted.discard(m.directive_id)
                 return True

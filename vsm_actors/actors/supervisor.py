@@ -185,9 +185,10 @@ class OrganizationActor(RestartSupervision, TrialSupervision, VsmActor):
         if not waiting or getattr(self, "ledger", None) is None:
             return
         root = self.genome.root_node_id
-        candidates = tuple((reply_to, self.event("directive_failed", directive_ending(directive_id, (), ROOT_RESTARTED, None)[1],
-                                                 directive_id=directive_id, node_id=root), None)
-                           for reply_to, directive_id in waiting)
+        endings = ((reply_to, directive_id, *directive_ending(directive_id, (), ROOT_RESTARTED, None))
+                   for reply_to, directive_id in waiting)
+        candidates = tuple((reply_to, self.event(kind.value, payload, directive_id=directive_id, node_id=root), None)
+                           for reply_to, directive_id, kind, payload in endings)
         self.tell(self.ledger, SettleDirectives(candidates=candidates, since=since))
 
     def receiveMsg_StatusRequest(self, msg: StatusRequest, sender) -> None:

@@ -17,6 +17,10 @@ from ..model.variants import Other
 _RELAYED_PREFIXES = ("handoff_", "management_", "coordination_", "command_", "trial_")
 
 
+DIRECTIVE_COMPLETED, DIRECTIVE_FAILED = Other("directive_completed"), Other("directive_failed")
+ENDING_KINDS = (DIRECTIVE_COMPLETED, DIRECTIVE_FAILED)  # the one answer every directive gets
+
+
 def directive_ending(directive_id: str, results, error: str | None, latency_ms: int | None) -> tuple[Other, dict]:
     """`directive_completed` or `directive_failed` and its payload: the one answer a directive
     gets, without the outputs (they are in the results' events); what views and a resuming run read."""
@@ -28,7 +32,7 @@ def directive_ending(directive_id: str, results, error: str | None, latency_ms: 
         "error": error if error is not None else (failed[0].error if failed else None),
         "failed_tasks": len(failed), "latency_ms": latency_ms,
     }
-    return Other("directive_completed" if ok else "directive_failed"), payload
+    return (DIRECTIVE_COMPLETED if ok else DIRECTIVE_FAILED), payload
 
 
 class EventFactory:

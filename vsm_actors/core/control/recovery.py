@@ -18,9 +18,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from ..model.events import LedgerEvent
-from ..model.variants import Other
+from .ledger_events import ENDING_KINDS
 
-ENDING_KINDS = (Other("directive_completed"), Other("directive_failed"))
 ROOT_RESTARTED = ("the organization's root restarted while this directive was in flight; "
                   "it was not finished: send it again")
 
