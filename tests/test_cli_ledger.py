@@ -226,3 +226,10 @@ def test_the_tree_reads_many_directives_at_once_as_it_reads_each(tmp_path):
         assert len(many) == 9
         for event in accepted:
             assert many[event.directive_id] == directive_events(ledger, event.directive_id)
+
+
+def test_a_kind_the_runtime_writes_is_a_valid_filter_before_it_happened(run_ledger):
+    none_yet = CliRunner().invoke(main, ["ledger", "events", "--ledger", str(run_ledger), "--kind", "directive_failed"])
+    assert none_yet.exit_code == 0 and "no events match" in none_yet.output
+    made_up = CliRunner().invoke(main, ["ledger", "events", "--ledger", str(run_ledger), "--kind", "directive_exploded"])
+    assert made_up.exit_code == 2 and "unknown event kind" in made_up.output

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 import peewee as pw
 
 from ..core.model.events import EventKind, LedgerEventKind, TraceWindow, kind_from_storage_key, kind_storage_key
+from ..core.model.variants import Other
 from ..ledger import EventQuery, Ledger, PeeweeLedger, describe_ledger
 from ..ledger.query import kind_key
 from ..views.short_ids import ShortIds, matching, shorten
@@ -122,9 +123,17 @@ def _display(key: str) -> str:
     return key.removeprefix("other:")
 
 
+# open kinds the runtime itself records: a filter for one of them is valid on any ledger
+RUNTIME_KINDS = frozenset(Other(name) for name in (
+    "directive_completed", "directive_failed", "organization_started", "organization_stopped",
+    "run_interrupted", "node_restarted", "node_hung", "node_restart_intensity_exceeded",
+    "ledger_writer_restarted", "ledger_record_rejected", "result_without_directive",
+    "future_probe_environment_signal", "algedonic_subtree_paused", "algedonic_subtree_resumed"))
+
+
 def parse_kinds(ledger: Ledger, texts: Sequence[str]) -> tuple[EventKind, ...]:
-    """`--kind` values as kinds: a named kind (`task_routed`, `TaskRouted`) or an open kind the
-    ledger has recorded (`organization_started`). Anything else is bad input listing the valid
+    """`--kind` values as kinds: a named kind (`task_routed`, `TaskRouted`), an open kind the
+    runtime writes (`RUNTIME_KINDS`) or one the ledger has recorded. Anything else is bad input listing the valid
     kinds."""
     out: list[EventKind] = []
     recorded: list[str] | None = None
@@ -133,8 +142,8 @@ def parse_kinds(ledger: Ledger, texts: Sequence[str]) -> tuple[EventKind, ...]:
         if isinstance(kind, LedgerEventKind):
             out.append(kind)
             continue
-        if ledger.events(EventQuery(kinds=(kind,), limit=1)):
-            out.append(kind)
+        if kind in RUNTIME_KINDS or ledger.events(EventQuery(kinds=(kind,), limit=1)):
+            out.append(kind)  # one the runtime writes is valid before it has happened
             continue
         if recorded is None:
             recorded = recorded_kinds(ledger)
