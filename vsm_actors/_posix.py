@@ -80,6 +80,43 @@ def _watch_owner(owner: int) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+_watched: set[int] = set()
+
+
+def exit_when_gone(pid: int, before=None) -> None:
+    """Kill this process once process `pid` is gone: an actor whose supervisor died must not run
+    on as an orphan beside the supervisor that replaces it (OTP links a supervisor's children to
+    it the same way). `before` runs first, best effort (the ledger actor reaps its writer there,
+    so nothing of the old organization commits once this process is seen gone). Waits on a pidfd
+    (woken by the exit itself); polls where there is none. Once per watched pid per process."""
+    if pid in _watched or pid == os.getpid():
+        return
+    _watched.add(pid)
+    threading.Thread(target=_wait_then_die, args=(pid, before), name=f"vsm-watch-{pid}", daemon=True).start()
+
+
+def _wait_then_die(pid: int, before) -> None:
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        fd = None
+    if fd is None:
+        while alive(pid):
+            time.sleep(OWNER_POLL_S / 4)  # another process's liveness, with no pidfd to wait on
+    else:
+        import select
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        while not poller.poll(None):
+            pass
+    if before is not None:
+        try:
+            before()
+        except BaseException:  # noqa: BLE001 - dying anyway
+            pass
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def listener_of(port: int) -> int | None:
     """The pid of the process listening on TCP `port` on this machine (Linux /proc), or None."""
     inodes = set()

@@ -24,6 +24,8 @@ from .actors.protocol_control import (
 )
 from ._posix import alive, bind_forks_to_owner, kill_session
 from .actors.runtime import TimeOrderedIds
+from .core.control.recovery import SUPERVISOR_RESTARTED
+from .core.control.restarts import RestartIntensity
 from .core.control.seen_ids import SeenIds
 from .actors.supervisor import OrganizationActor
 from .actors.thespian_base import start_system
@@ -46,6 +48,11 @@ class OrganizationTimeout(OrganizationError):
 
 class OrganizationGone(OrganizationError):
     """The organization an attached client talks to stopped while it waited."""
+
+
+class SupervisorReplaced(OrganizationError):
+    """The supervisor died while it handled a change (a patch, a signal, an evolution step) and
+    was replaced: the change may or may not have been made before; look, then ask again."""
 
 
 class GenomeChanged(OrganizationError):
@@ -79,6 +86,11 @@ def check_storable(directive: Directive, limits: RuntimeConfig | None = None) ->
 _DEFAULT_LIMITS = RuntimeConfig()
 
 
+def supervisor_intensity(config: RuntimeConfig) -> RestartIntensity:
+    """How often a dead supervisor is replaced before its keeper gives up: the nodes' intensity."""
+    return RestartIntensity(max_restarts=config.restart_intensity, period_seconds=config.restart_period_seconds)
+
+
 def make_directive(text: str, *, title: str | None = None, metadata: dict | None = None,
                    origin: str = "user") -> Directive:
     title = title or text.strip().splitlines()[0][:80] if text.strip() else "directive"
@@ -103,7 +115,7 @@ class Organization:
         self.asys, self.supervisor, self.booted = asys, supervisor, booted
         self.owns_system, self.timeout = owns_system, timeout
         self._stash: list = []
-        self._sent_to_root: dict[str, None] = {}  # directives sent straight to the root, not yet answered
+        self._unanswered: dict[str, None] = {}  # directives sent and not yet answered (recovered if the root dies)
         self._answered = SeenIds()  # the newest answers taken: a repeated one is dropped
         self._gc_threshold: tuple | None = None
         self._sessions: set[int] = set()  # the actor system's process session (TCP base)
@@ -111,8 +123,9 @@ class Organization:
         # goes through the supervisor, which knows where the root is
         self.root = booted.root
         self.limits: RuntimeConfig | None = None  # the started organization's limits (attached: defaults)
-        self.alive = None  # attached clients: is the organization still there? (checked in silences)
+        self.alive = None  # is the organization still there? (checked in silences)
         self.gone_message = "the organization stopped (its admin no longer answers)"
+        self.keeper = None  # replaces a dead supervisor (keeper.SupervisorKeeper); None: say it is gone
 
     @classmethod
     def start(cls, genome: OrganizationalGenome, config: RuntimeConfig | None = None, *, base: str = "simple",
@@ -146,13 +159,15 @@ class Organization:
             # note it, to make sure at shutdown that nothing of it is left (Thespian gives up on
             # an actor busy in a provider call and leaves it, and the admin, running)
             own = os.getsid(0)
-            org._sessions = {os.getsid(pid) for pid in org.status().pids.values() if pid != os.getpid()} - {own}
-            # a dead supervisor is not restarted (its actors are its children): say so at once
-            # rather than wait for a reply that cannot come
+            status = org.status()
+            org._sessions = {os.getsid(pid) for pid in status.pids.values() if pid != os.getpid()} - {own}
+            # the supervisor's actors die with it; this client, which started it, starts another
             if booted.supervisor_pid not in (None, os.getpid()):
+                from .keeper import SupervisorKeeper
+                org.keeper = SupervisorKeeper(asys, genome, config, global_name=global_name, timeout=timeout,
+                                              intensity=supervisor_intensity(config))
+                org.keeper.note(status)
                 org.alive = lambda pid=booted.supervisor_pid: alive(pid)
-                org.gone_message = (f"the organization's supervisor (pid {booted.supervisor_pid}) died; its "
-                                    "actors are stopped with it. Start it again: the ledger keeps what finished")
         if base == "simple" and config.gc_threshold is not None:
             org._tune_collector(config.gc_threshold)
         return org
@@ -187,8 +202,10 @@ class Organization:
         be stored (not UTF-8, e.g. a lone surrogate) is a ValueError here, before anything is sent."""
         item = directive if isinstance(directive, Directive) else make_directive(directive)
         check_storable(item, self.limits)
-        if self.root is not None:
-            self._sent_to_root[item.id] = None
+        if self.keeper is not None and not self.alive():
+            for stray in self._replace_supervisor():  # not into a root that died with its supervisor
+                self._take(stray, lambda _: False, 0, [], None)
+        self._unanswered[item.id] = None
         self.asys.tell(self.root or self.supervisor, SubmitDirective(directive=item))
         return item
 
@@ -210,7 +227,7 @@ class Organization:
 
     def apply(self, patches, timeout: float | None = None) -> PatchesApplied:
         self.asys.tell(self.supervisor, ApplyPatches(patches=tuple(patches)))
-        (reply,) = self._collect(lambda m: isinstance(m, PatchesApplied), 1, timeout or self.timeout)
+        (reply,) = self._collect(lambda m: isinstance(m, PatchesApplied), 1, timeout or self.timeout, change=True)
         return reply
 
     def evolution(self, action: str, controller: str | None = None, *, trial_id: str | None = None, by: str = "user",
@@ -221,14 +238,14 @@ class Organization:
         self.asys.tell(self.supervisor, EvolutionCommand(action=action, controller_id=controller, trial_id=trial_id,
                                                          by=by, reason=reason, suggestion=suggestion,
                                                          envelope=envelope))
-        (reply,) = self._collect(lambda m: isinstance(m, EvolutionReply), 1, timeout or self.timeout)
+        (reply,) = self._collect(lambda m: isinstance(m, EvolutionReply), 1, timeout or self.timeout, change=True)
         return reply
 
     def signal(self, node: str, signal, timeout: float | None = None) -> SignalApplied:
         """An algedonic signal about `node` (an AlgedonicSignal with its override policy), applied by
         the metasystem above it; the reply lists the actions taken and what is paused there now."""
         self.asys.tell(self.supervisor, SignalNode(node_id=node, signal=signal))
-        (reply,) = self._collect(lambda m: isinstance(m, SignalApplied), 1, timeout or self.timeout)
+        (reply,) = self._collect(lambda m: isinstance(m, SignalApplied), 1, timeout or self.timeout, change=True)
         return reply
 
     def deliver(self, node: str, envelope, *, wait: bool = True, timeout: float | None = None) -> Delivered:
@@ -239,7 +256,8 @@ class Organization:
         DirectiveDone). OrganizationError for a node the genome does not have."""
         limit = timeout or self.timeout
         self.asys.tell(self.supervisor, DeliverEnvelope(node_id=node, envelope=envelope, await_results=wait))
-        (reply,) = self._collect(lambda m: isinstance(m, Delivered) and m.envelope_id == envelope.id, 1, limit)
+        (reply,) = self._collect(lambda m: isinstance(m, Delivered) and m.envelope_id == envelope.id, 1, limit,
+                                 change=True)
         if reply.error:
             raise OrganizationError(reply.error)
         if wait and reply.awaiting:
@@ -250,13 +268,15 @@ class Organization:
 
     def record_event(self, name: str, payload: dict, timeout: float = 10.0) -> None:
         """Write one event of the client's (e.g. `run_interrupted`) and wait until it is committed."""
-        self.asys.tell(self.supervisor, RecordEvent(name=name, payload=payload))
-        self._collect(lambda m: isinstance(m, EventRecorded), 1, timeout)
+        request = RecordEvent(name=name, payload=payload)
+        self.asys.tell(self.supervisor, request)
+        self._collect(lambda m: isinstance(m, EventRecorded), 1, timeout, resend=request)
 
     def read_ledger(self, method: str, *args, timeout: float | None = None):
         """A read of the organization's ledger through its ledger actor (memory ledgers included)."""
-        self.asys.tell(self.supervisor, LedgerRead(method=method, args=args))
-        (answer,) = self._collect(lambda m: isinstance(m, LedgerAnswer), 1, timeout or self.timeout)
+        request = LedgerRead(method=method, args=args)
+        self.asys.tell(self.supervisor, request)
+        (answer,) = self._collect(lambda m: isinstance(m, LedgerAnswer), 1, timeout or self.timeout, resend=request)
         if answer.error:
             raise OrganizationError(answer.error)
         return answer.value
@@ -267,16 +287,21 @@ class Organization:
 
     def status(self, timeout: float | None = None) -> StatusReply:
         self.asys.tell(self.supervisor, StatusRequest())
-        (reply,) = self._collect(lambda m: isinstance(m, StatusReply), 1, timeout or self.timeout)
+        (reply,) = self._collect(lambda m: isinstance(m, StatusReply), 1, timeout or self.timeout,
+                                 resend=StatusRequest())
+        if self.keeper is not None:
+            self.keeper.note(reply)  # the processes to wait for if the supervisor dies
         return reply
 
     @property
     def genome(self) -> OrganizationalGenome:
         return self.status().genome
 
-    def _collect(self, wanted, count: int, timeout: float, each=None) -> list:
+    def _collect(self, wanted, count: int, timeout: float, each=None, resend=None, change: bool = False) -> list:
         """`ask`/`listen` return the next message from anyone (thespian.md pitfall 4): keep what
-        is not for this call, and give it to the call that wants it."""
+        is not for this call, and give it to the call that wants it. If the supervisor dies
+        meanwhile and is replaced, `resend` (a read) is asked of the new one; a `change` raises
+        SupervisorReplaced; directives waited for are recovered either way."""
         got, keep = [], []
         for m in self._stash:
             (got if wanted(m) and len(got) < count else keep).append(m)
@@ -291,31 +316,63 @@ class Organization:
             m = self.asys.listen(remaining if self.alive is None else min(remaining, 1.0))
             if m is None:
                 if self.alive is not None and not self.alive():
-                    raise OrganizationGone(self.gone_message)
+                    for stray in self._replace_supervisor():
+                        self._take(stray, wanted, count, got, each)
+                    if change:
+                        raise SupervisorReplaced("the organization's supervisor died while it made this change "
+                                                 "and was replaced; look at the genome and ask again if need be")
+                    if resend is not None:
+                        self.asys.tell(self.supervisor, resend)
                 continue
-            if isinstance(m, LedgerReady) and m.error:
-                raise OrganizationError(m.error)
-            if isinstance(m, RootMoved):
-                # the root died: whatever it had of ours is answered from the ledger (a failure
-                # for each it had not finished), by way of the supervisor
-                self.root = m.root
-                self.asys.tell(self.supervisor, RecoverDirectives(directive_ids=tuple(self._sent_to_root)))
-                continue
-            if isinstance(m, DirectiveDone) and m.directive_id:
-                # the same answer again (resent after a ledger actor died) has the same correlation;
-                # the same directive sent twice gets two
-                answer = f"{m.directive_id}/{m.correlation_id}"
-                if answer in self._answered:
-                    continue
-                self._answered.add(answer)
-                self._sent_to_root.pop(m.directive_id, None)
-            if wanted(m):
-                got.append(m)
-                if each is not None:
-                    each(m)
-            else:
-                self._stash.append(m)
+            self._take(m, wanted, count, got, each)
         return got
+
+    def _take(self, m, wanted, count: int, got: list, each) -> None:
+        if isinstance(m, LedgerReady) and m.error:
+            raise OrganizationError(m.error)
+        if isinstance(m, RootMoved):
+            # the root died: whatever it had of ours is answered from the ledger (a failure
+            # for each it had not finished), by way of the supervisor
+            self.root = m.root
+            self.asys.tell(self.supervisor, RecoverDirectives(directive_ids=tuple(self._unanswered)))
+            return
+        if isinstance(m, DirectiveDone) and m.directive_id:
+            # the same answer again (resent after a ledger actor died) has the same correlation;
+            # the same directive sent twice gets two
+            answer = f"{m.directive_id}/{m.correlation_id}"
+            if answer in self._answered:
+                return
+            self._answered.add(answer)
+            self._unanswered.pop(m.directive_id, None)
+        if wanted(m) and len(got) < count:
+            got.append(m)
+            if each is not None:
+                each(m)
+        else:
+            self._stash.append(m)
+
+    def _replace_supervisor(self) -> list:
+        """The supervisor is gone: have the keeper boot another (OrganizationGone when there is
+        none, or it gives up), then ask it for every directive still unanswered. Returns what
+        arrived meanwhile."""
+        if self.keeper is None:
+            raise OrganizationGone(self.gone_message)
+        from .keeper import SupervisorGaveUp
+        stray: list = []
+        try:
+            new = self.keeper.replace(self.supervisor, self.booted.supervisor_pid, "its process is gone", stray)
+        except SupervisorGaveUp as exc:
+            self.keeper = None
+            self.gone_message = f"the organization's supervisor died and was not replaced: {exc}"
+            raise OrganizationGone(self.gone_message) from None
+        self.supervisor, self.booted = new.address, evolve(new.booted, supervisor_pid=new.pid)
+        if self.root is not None or new.booted.root is not None:
+            self.root = new.booted.root
+        self.alive = lambda pid=new.pid: alive(pid)
+        if self._unanswered:
+            self.asys.tell(self.supervisor, RecoverDirectives(directive_ids=tuple(self._unanswered),
+                                                              reason=SUPERVISOR_RESTARTED, rebuild=True))
+        return stray
 
     def shutdown(self) -> None:
         """Commit and close the ledger, then stop every actor (and process) of the organization."""

@@ -19,6 +19,7 @@ from datetime import timedelta
 from attrs import evolve
 from thespian.actors import ActorExitRequest, WakeupMessage
 
+from .._posix import exit_when_gone
 from ..ledger import MEMORY_URL, describe_ledger, open_ledger
 from ..ledger.faults import open_failure
 from ..core.model.events import EventFilter, LedgerEvent
@@ -29,7 +30,9 @@ from ..ledger.base import utc_now
 from ..ledger.writer import WriterProcess
 from .base import VsmActor
 from ..ledger.evolution_state import load_evolution, load_pauses
-from ..core.control.recovery import ENDING_KINDS, correlation_of, is_answered
+from .. import codec
+from ..core.control.recovery import ENDING_KINDS, correlation_of, is_answered, stored_answer
+from ..core.model.task import TaskResult
 from ..core.control.restarts import RestartIntensity, RestartWindow
 from .runtime import TimeOrderedIds
 from .protocol_control import SettleDirectives
@@ -80,7 +83,16 @@ class LedgerActor(VsmActor):
                 self.writer = WriterProcess(msg.url)
             except OSError as exc:
                 log.warning("cannot start a ledger writer process (%s); committing in the actor", exc)
+        if msg.organization_pid is not None:
+            exit_when_gone(msg.organization_pid, before=self.reap_writer)  # its supervisor's replacement opens anew
         self.send(sender, LedgerReady(url=msg.url, pid=os.getpid()))
+
+    def reap_writer(self) -> None:
+        """Kill and reap the writer process (the supervisor is gone): once this process is seen
+        gone, no batch of the old organization can still commit beside the new one's reads."""
+        if self.writer is not None:
+            self.writer.proc.kill()
+            self.writer.proc.wait(5)
 
     def receiveMsg_LedgerLoadChampion(self, msg: LedgerLoadChampion, sender) -> None:
         try:
@@ -127,6 +139,8 @@ class LedgerActor(VsmActor):
                 if is_answered(known):
                     if msg.resend and done is not None:
                         self.send(reply_to, done)
+                    elif msg.rebuild and done is None:
+                        self.send(reply_to, self.stored_done(known))
                     continue
                 ending = evolve(ending, correlation_id=correlation_of(known, ending.directive_id))
                 done = done or DirectiveDone(directive_id=ending.directive_id, correlation_id=ending.correlation_id,
@@ -134,6 +148,11 @@ class LedgerActor(VsmActor):
                 self.receiveMsg_LedgerWrite(LedgerWrite(events=(ending,), then=done, to=reply_to), sender)
         except Exception:  # noqa: BLE001 - the clients still time out as before; say why here
             log.exception("could not settle the directives of a restarted root")
+
+    def stored_done(self, events) -> DirectiveDone:
+        correlation, results, error = stored_answer(events, lambda payload: codec.from_wire(payload, TaskResult))
+        return DirectiveDone(directive_id=events[0].directive_id, correlation_id=correlation, results=results,
+                             error=error)
 
     def flush_pending(self) -> None:
         """Commit what is buffered or at the writer, so a read sees it."""

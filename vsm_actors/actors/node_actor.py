@@ -17,6 +17,7 @@ from datetime import timedelta
 from attrs import evolve
 from thespian.actors import WakeupMessage
 
+from .._posix import exit_when_gone
 from ..core.model.channel import VsmChannelType
 from ..core.model.events import LedgerEventKind
 from ..core.control.harness import NotExecutable, Outcome, check_executable, finish
@@ -84,6 +85,8 @@ class NodeActor(EvolvingNode, BudgetNode, AlgedonicNode, CoordinationNode, Probe
         self.defer_after = timedelta(milliseconds=msg.config.node_defer_ms) \
             if own_process and msg.config.node_defer_ms > 0 else None
         self.off_thread = not own_process  # in process, blocking provider calls leave the actor thread
+        if own_process:
+            exit_when_gone(msg.organization_pid)  # an orphan of a dead supervisor would run beside its successor
         self.setup_evolution(msg.evolution)
         self.setup_pauses(msg.pauses)
         self.setup_control(msg.pauses)  # System 2 evidence and System 5 denials, restored with the pauses

@@ -72,6 +72,9 @@ class SettleDirectives:
 
     candidates: tuple = ()
     resend: bool = False
+    # an answer whose ending is stored but that none of the candidates carries is rebuilt from
+    # the ledger and sent (the supervisor died: its client may never have had it)
+    rebuild: bool = False
     # no candidate's ending is older: one read of the endings since then settles most of them
     # (a root that forwarded 10,000 directives must not cost 10,000 reads)
     since: object = None
@@ -100,6 +103,10 @@ class LedgerMoved:
 
 @frozen(kw_only=True)
 class RecoverDirectives:
-    """Booting client -> supervisor, on RootMoved: the directives it sent and still waits for."""
+    """Client -> supervisor, on RootMoved or once a dead supervisor is replaced: the directives it
+    sent and still waits for. `reason` is the failure each unfinished one gets (else the root's);
+    with `rebuild`, one the ledger holds an answer for gets that answer again."""
 
     directive_ids: tuple[str, ...] = ()
+    reason: str = ""
+    rebuild: bool = False

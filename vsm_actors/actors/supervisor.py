@@ -178,18 +178,20 @@ class OrganizationActor(RestartSupervision, TrialSupervision, VsmActor):
                   msg if msg.reply_to is not None else SubmitDirective(directive=msg.directive, reply_to=sender))
 
     def receiveMsg_RecoverDirectives(self, msg: RecoverDirectives, sender) -> None:
-        self.settle([(sender, directive_id) for directive_id in msg.directive_ids])
+        self.settle([(sender, directive_id) for directive_id in msg.directive_ids], reason=msg.reason or ROOT_RESTARTED,
+                    rebuild=msg.rebuild)
 
-    def settle(self, waiting: list, since=None) -> None:
-        """Have the ledger actor answer, with a failure, each directive a dead root left open."""
+    def settle(self, waiting: list, since=None, reason: str = ROOT_RESTARTED, rebuild: bool = False) -> None:
+        """Have the ledger actor answer, with a failure, each directive a dead root (or a dead
+        supervisor) left open; with `rebuild`, each one it finished with its stored answer."""
         if not waiting or getattr(self, "ledger", None) is None:
             return
         root = self.genome.root_node_id
-        endings = ((reply_to, directive_id, *directive_ending(directive_id, (), ROOT_RESTARTED, None))
+        endings = ((reply_to, directive_id, *directive_ending(directive_id, (), reason, None))
                    for reply_to, directive_id in waiting)
         candidates = tuple((reply_to, self.event(kind.value, payload, directive_id=directive_id, node_id=root), None)
                            for reply_to, directive_id, kind, payload in endings)
-        self.tell(self.ledger, SettleDirectives(candidates=candidates, since=since))
+        self.tell(self.ledger, SettleDirectives(candidates=candidates, since=since, rebuild=rebuild))
 
     def receiveMsg_StatusRequest(self, msg: StatusRequest, sender) -> None:
         providers = {n: node_provider_spec(self.config, self.genome.node(n)).name for n in self.genome.nodes

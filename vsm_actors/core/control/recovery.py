@@ -14,18 +14,39 @@ running below; a result that comes back later is recorded as `result_without_dir
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
-from ..model.events import LedgerEvent
+from ..model.events import LedgerEvent, LedgerEventKind
 from .ledger_events import ENDING_KINDS
 
 ROOT_RESTARTED = ("the organization's root restarted while this directive was in flight; "
                   "it was not finished: send it again")
 
+SUPERVISOR_RESTARTED = ("the organization's supervisor died while this directive was in flight and was "
+                        "restarted; the directive was not finished: send it again")
+
 
 def is_answered(events: Iterable[LedgerEvent]) -> bool:
     return any(e.kind in ENDING_KINDS for e in events)
+
+
+def stored_answer(events: Sequence[LedgerEvent], decode: Callable[[dict], object]) -> tuple | None:
+    """(correlation id, results, error) of the answer the ledger holds for a directive (its
+    ending, and the results its root received for the tasks the ending names), or None when it
+    has no ending yet. For a client whose answer died in flight with the process that was to
+    send it: the same answer again, which the client takes once."""
+    ending = next((e for e in reversed(events) if e.kind in ENDING_KINDS), None)
+    if ending is None:
+        return None
+    wanted = list(ending.payload.get("task_ids") or ())
+    received = {e.task_id: e for e in events
+                if e.kind is LedgerEventKind.TaskResultReceived and e.node_id == ending.node_id}
+    results = tuple(decode(received[t].payload) for t in wanted if t in received)
+    error = ending.payload.get("error") if ending.payload.get("status") != "Completed" else None
+    if error is None and len(results) < len(wanted):
+        error = "the directive's results are not all in the ledger"
+    return ending.correlation_id or correlation_of(events, ending.directive_id), results, error
 
 
 def correlation_of(events: Sequence[LedgerEvent], directive_id: str) -> str:
