@@ -95,20 +95,38 @@ def exit_when_gone(pid: int, before=None) -> None:
     threading.Thread(target=_wait_then_die, args=(pid, before), name=f"vsm-watch-{pid}", daemon=True).start()
 
 
-def _wait_then_die(pid: int, before) -> None:
+def wait_gone(pid: int, timeout: float | None = None) -> bool:
+    """Wait until process `pid` is gone (True) or `timeout` seconds pass (False). Waits on a
+    pidfd, which the exit itself wakes; polls where there is none."""
+    deadline = None if timeout is None else time.monotonic() + timeout
     try:
         fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
     except (AttributeError, OSError):
         fd = None
     if fd is None:
         while alive(pid):
+            if deadline is not None and time.monotonic() > deadline:
+                return False
             time.sleep(OWNER_POLL_S / 4)  # another process's liveness, with no pidfd to wait on
-    else:
-        import select
+        return True
+    import select
+    try:
         poller = select.poll()
         poller.register(fd, select.POLLIN)
-        while not poller.poll(None):
-            pass
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if poller.poll(None if left is None else left * 1000):
+                return True
+            if left is not None and time.monotonic() >= deadline:
+                return False
+    finally:
+        os.close(fd)
+
+
+def _wait_then_die(pid: int, before) -> None:
+    wait_gone(pid)
     if before is not None:
         try:
             before()

@@ -43,6 +43,10 @@ class SupervisorGaveUp(RuntimeError):
     """The supervisor died more often than its restart intensity allows, or could not be booted."""
 
 
+class OrganizationStopped(SupervisorGaveUp):
+    """Nothing replaces the supervisor because the organization was stopped (`vsm down`)."""
+
+
 @frozen
 class Replacement:
     address: object

@@ -357,13 +357,14 @@ class Organization:
         arrived meanwhile."""
         if self.keeper is None:
             raise OrganizationGone(self.gone_message)
-        from .keeper import SupervisorGaveUp
+        from .keeper import OrganizationStopped, SupervisorGaveUp
         stray: list = []
         try:
             new = self.keeper.replace(self.supervisor, self.booted.supervisor_pid, "its process is gone", stray)
         except SupervisorGaveUp as exc:
             self.keeper = None
-            self.gone_message = f"the organization's supervisor died and was not replaced: {exc}"
+            self.gone_message = str(exc) if isinstance(exc, OrganizationStopped) else \
+                f"the organization's supervisor died and was not replaced: {exc}"
             raise OrganizationGone(self.gone_message) from None
         self.supervisor, self.booted = new.address, evolve(new.booted, supervisor_pid=new.pid)
         if self.root is not None or new.booted.root is not None:

@@ -25,6 +25,9 @@ from ..ledger import describe_ledger
 from ..system import (
     SUPERVISOR_NAME, Organization, OrganizationError, OrganizationGone, OrganizationTimeout, check_storable,
 )
+from .live_keeper import StateFileKeeper, keep, keeper_running, replacement_state, state_path, stop_keeper, write_state
+from ..keeper import SupervisorGaveUp, SupervisorKeeper
+from ..system import supervisor_intensity
 from .common import SECONDS, BadInput, build_directives, directive_options, emit_json, option_metadata, output_option
 from .genome import read_genome
 from .provider_config import configure_providers, provider_settings
@@ -33,10 +36,6 @@ from .run import DEFAULT_LEDGER, boot_mode, install_signal_shutdown, ledger_opti
 
 state_option = click.option("--state-dir", default=lambda: os.environ.get("VSM_STATE_DIR", ".vsm"),
                             show_default=".vsm", help="Where the running organization's state file lives.")
-
-
-def state_path(state_dir: str) -> str:
-    return os.path.join(state_dir, "organization.json")
 
 
 def read_state(state_dir: str) -> dict:
@@ -76,15 +75,25 @@ def attach(state_dir: str, timeout: float = 60.0) -> Organization:
                        f"does not answer); run `vsm up` again")
     supervisor_pid = state.get("supervisor_pid")
     if supervisor_pid is not None and not alive(supervisor_pid):
-        # asking for it by name would make a new, empty supervisor that knows none of the nodes
-        raise BadInput(f"the organization's supervisor (pid {supervisor_pid}) died and nothing supervises its "
-                       "nodes; run `vsm down`, then `vsm up` (the ledger keeps the champion and what finished)")
+        # asking for it by name would make a new, empty supervisor that knows none of the nodes:
+        # wait for the one the server boots in its place
+        try:
+            state = replacement_state(state_dir, supervisor_pid)
+        except SupervisorGaveUp as exc:
+            raise BadInput(f"the organization's supervisor (pid {supervisor_pid}) died and was not replaced "
+                           f"({exc}); run `vsm down`, then `vsm up` (the ledger keeps the champion and what "
+                           "finished)") from None
+        supervisor_pid = state["supervisor_pid"]
     asys = join(state)
     supervisor = asys.createActor(OrganizationActor, globalName=SUPERVISOR_NAME)
     org = Organization.attach(asys, supervisor, timeout)
+    org.booted = Booted(genome_id=state["genome_id"], node_count=state["node_count"], restored=True,
+                        supervisor_pid=supervisor_pid)
     port = state["admin_port"]
     org.alive = lambda: port_answers(port) and (supervisor_pid is None or alive(supervisor_pid))
     org.gone_message = "the organization stopped (its admin or its supervisor no longer runs)"
+    if supervisor_pid is not None and keeper_running(state, state_dir):
+        org.keeper = StateFileKeeper(asys, state_dir, SUPERVISOR_NAME)
     return org
 
 
@@ -108,7 +117,8 @@ def up_cmd(genome_file, ledger, provider, script, provider_options, workspace, a
     log_path = os.path.join(state_dir, "organization.log")
     # the ledger URL and provider options may hold secrets: they go to the server on its stdin,
     # never on a command line (every actor process is a fork of it and shows its argv to anyone)
-    argv = [sys.executable, "-m", "vsm_actors", "_serve", genome_file, "--port", str(port), "--state-dir", state_dir]
+    argv = [sys.executable, "-m", "vsm_actors", "_serve", genome_file, "--port", str(port), "--state-dir",
+            os.path.abspath(state_dir)]
     argv += ["--if-changed", boot_mode(fresh, resume)]
     if fresh:
         argv.append("--fresh")
@@ -120,20 +130,29 @@ def up_cmd(genome_file, ledger, provider, script, provider_options, workspace, a
         proc.stdin.write(json.dumps(settings).encode())
         proc.stdin.close()
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            break
+    while time.monotonic() < deadline and proc.poll() is None and not _state_for(state_dir, port):
         time.sleep(0.05)  # waiting for another process to finish booting, not test synchronisation
+    if proc.returncode is None and not _state_for(state_dir, port):
+        raise click.ClickException(f"organization did not start within 60s; see {log_path}")
     if proc.returncode == 2:  # bad input the server found (e.g. a changed genome file): say it here
         with open(log_path, encoding="utf-8", errors="replace") as fh:
             last = [line for line in fh.read().splitlines() if line.strip()][-1:]
         raise BadInput(last[0].removeprefix("Error: ") if last else f"bad input; see {log_path}")
-    if proc.returncode != 0:
+    if proc.returncode is not None:  # the server stays, keeping the supervisor: an exit is a failure
         raise click.ClickException(f"organization did not start; see {log_path}")
     state = read_state(state_dir)
     click.echo(f"organization up: genome {state['genome_id']} ({state['node_count']} nodes"
                f"{', restored from ledger' if state['restored'] else ''}), admin port {port}, "
                f"ledger {describe_ledger(ledger)}")
+
+
+def _state_for(state_dir: str, port: int) -> bool:
+    """The server wrote its state file (the organization is up), not an older run's."""
+    try:
+        with open(state_path(state_dir), encoding="utf-8") as fh:
+            return json.load(fh).get("admin_port") == port
+    except (OSError, ValueError):
+        return False
 
 
 @click.command("_serve", hidden=True)
@@ -168,14 +187,16 @@ def serve_cmd(genome_file, port, state_dir, fresh, if_changed) -> None:
     state = {"admin_port": port, "genome_file": os.path.abspath(genome_file), "ledger": describe_ledger(ledger),
              "genome_id": booted.genome_id, "node_count": booted.node_count, "restored": booted.restored,
              "started_at": time.time(), "key": key.hex(), "supervisor_pid": booted.supervisor_pid,
+             "keeper_pid": os.getpid(), "supervisor_restarts": 0,
              # the actor system's process session: `down` makes sure nothing of it is left
              "sessions": sorted({os.getsid(pid) for pid in pids if pid != os.getpid()} - {os.getsid(0)})}
-    tmp = state_path(state_dir) + ".tmp"
-    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as fh:
-        os.fchmod(fh.fileno(), 0o600)
-        json.dump(state, fh)
-    os.replace(tmp, state_path(state_dir))
-    # exit without shutdown: the admin and actor processes keep running, detached from any terminal
+    keeper = SupervisorKeeper(asys, genome, config, global_name=SUPERVISOR_NAME, intensity=supervisor_intensity(config))
+    if isinstance(status, StatusReply):
+        keeper.note(status)
+    write_state(state_dir, state)
+    # no shutdown: the admin and actor processes keep running, detached from any terminal, and
+    # this process stays to replace the supervisor if it dies, until `vsm down`
+    sys.exit(keep(keeper, supervisor, state, state_dir, listener_of(port)))
 
 
 @click.command("send")
@@ -230,7 +251,7 @@ def status_cmd(state_dir, output, watch, interval) -> None:
     boot, uptime, providers, ledger and directives in flight."""
     org = attach(state_dir)
     if not watch:
-        data = gather_status(org)
+        data = gather_status(org, read_state(state_dir))
         if output == "json":
             from ..files.genome_render import tree_data
             emit_json({**data, "tree": tree_data(org.status().genome), "pids": org.status().pids})
@@ -240,15 +261,16 @@ def status_cmd(state_dir, output, watch, interval) -> None:
     from rich.live import Live
     from rich.text import Text
     try:
-        with Live(Text(render_status(gather_status(org))), console=Console(), auto_refresh=False) as live:
+        with Live(Text(render_status(gather_status(org, read_state(state_dir)))), console=Console(),
+                  auto_refresh=False) as live:
             while True:
                 time.sleep(interval)  # a refresh period chosen by the user, not synchronisation
-                live.update(Text(render_status(gather_status(org))), refresh=True)
+                live.update(Text(render_status(gather_status(org, read_state(state_dir)))), refresh=True)
     except KeyboardInterrupt:
         pass
 
 
-def gather_status(org: Organization) -> dict:
+def gather_status(org: Organization, state: dict | None = None) -> dict:
     from datetime import datetime, timezone
     from ..core.model.events import TraceWindow
     from ..files.genome_diff import diff_genomes
@@ -264,7 +286,9 @@ def gather_status(org: Organization) -> dict:
     # what supervision sees: frames refused per process, nodes given up on, the ledger actor
     data["supervision"] = {"rejected_frames": sum(reply.rejected_frames.values()),
                            "rejected_frames_by_process": dict(sorted(reply.rejected_frames.items())),
-                           "given_up": list(reply.given_up), "ledger_pid": reply.ledger_pid}
+                           "given_up": list(reply.given_up), "ledger_pid": reply.ledger_pid,
+                           "supervisor_pid": org.booted.supervisor_pid,
+                           "supervisor_restarts": (state or {}).get("supervisor_restarts", 0)}
     return data
 
 
@@ -290,6 +314,7 @@ def promote_cmd(node, child_name, state_dir) -> None:
 def down_cmd(state_dir) -> None:
     """Stop the running organization (the ledger keeps its champion genome for the next `up`)."""
     state = read_state(state_dir)
+    stop_keeper(state, state_dir)  # first, or it would replace the supervisor being stopped
     if port_answers(state["admin_port"]):
         try:
             join(state).shutdown()

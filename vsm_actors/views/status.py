@@ -125,6 +125,9 @@ def _supervision_lines(supervision: dict[str, Any] | None) -> list[str]:
     lines = []
     if supervision.get("given_up"):
         lines.append(f"given up (restarted too often; `vsm resume NODE`): {', '.join(supervision['given_up'])}")
+    if supervision.get("supervisor_restarts"):
+        lines.append(f"supervisor replaced {supervision['supervisor_restarts']} time(s); now pid "
+                     f"{supervision.get('supervisor_pid')}")
     if supervision.get("rejected_frames"):
         by = ", ".join(f"{k} {v}" for k, v in supervision.get("rejected_frames_by_process", {}).items() if v)
         lines.append(f"refused {supervision['rejected_frames']} unsigned or forged frames ({by})")
