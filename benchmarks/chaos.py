@@ -12,7 +12,8 @@ secrets planted where they could leak — real processes, real SQLite, counted, 
 3. Secrets: a password in the ledger URL and a provider option, looked for in `ps`, the state
    directory and the command's output. Aim: 0 occurrences.
 4. Each kind of process: while directives stream through a multiprocess two_level organization,
-   kill -9 a leaf, the team (a metasystem), the root, the ledger actor, and SIGSTOP a leaf; then
+   kill -9 a leaf, the team (a metasystem), the root, the ledger actor, the supervisor (its
+   actors exit with it and the client that started it boots a new one), and SIGSTOP a leaf; then
    the seconds until it is replaced and the directives submitted around it that got no answer
    within a minute. Aim: every kind noticed within 5 s, 0 unanswered.
 """
@@ -171,6 +172,7 @@ def process_kinds(rounds: int) -> None:
     genome = load_genome(GENOME)
     cases = [("leaf", "backend-coder", signal.SIGKILL), ("metasystem", "backend-team", signal.SIGKILL),
              ("root", "root", signal.SIGKILL), ("ledger actor", None, signal.SIGKILL),
+             ("supervisor", "supervisor", signal.SIGKILL),
              ("stopped leaf", "backend-coder", signal.SIGSTOP)]
     for kind, node, sig in cases:
         noticed, unanswered, failed = [], 0, 0
@@ -180,13 +182,12 @@ def process_kinds(rounds: int) -> None:
                 with Organization.start(genome, config, base="multiproc", restore=False) as org:
                     org.run_many([f"warm {i}" for i in range(5)])
                     status = org.status()
-                    pid = status.ledger_pid if node is None else status.pids[node]
+                    pid = _pid_of(org, status, node)
                     sent = [org.submit(f"around {r}-{i}") for i in range(30)]
                     t0 = time.monotonic()
                     os.kill(pid, sig)
                     while True:
-                        now = org.status()
-                        current = now.ledger_pid if node is None else now.pids.get(node)
+                        current = _pid_of(org, org.status(), node)  # a dead supervisor: replaced here
                         if current not in (None, pid):
                             noticed.append(time.monotonic() - t0)
                             break
@@ -203,6 +204,12 @@ def process_kinds(rounds: int) -> None:
         print(f"[process  ] {kind:13} noticed and replaced in {statistics_text(noticed)} (worst {worst:.2f}s); "
               f"{unanswered} of {30 * rounds} directives around it unanswered, {failed} answered failed")
         sys.stdout.flush()
+
+
+def _pid_of(org, status, node: str | None) -> int | None:
+    if node == "supervisor":
+        return org.booted.supervisor_pid
+    return status.ledger_pid if node is None else status.pids.get(node)
 
 
 def statistics_text(values: list[float]) -> str:

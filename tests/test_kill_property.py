@@ -17,12 +17,14 @@ from vsm_actors.system import Organization
 
 from test_supervision import wait_for
 
-VICTIMS = ("backend-coder", "backend-reviewer", "backend-team", "root", "ledger")
+VICTIMS = ("backend-coder", "backend-reviewer", "backend-team", "root", "ledger", "supervisor")
 ENDINGS = ("other:directive_completed", "other:directive_failed")
 
 
 def victim_pid(org, victim: str) -> int | None:
-    status = org.status()
+    status = org.status()  # notices a dead supervisor, and has it replaced, first
+    if victim == "supervisor":
+        return org.booted.supervisor_pid
     return status.ledger_pid if victim == "ledger" else status.pids.get(victim)
 
 
