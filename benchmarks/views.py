@@ -2,6 +2,7 @@
 1,000,000) events, beside raw sqlite3 on the same file measured in the same run.
 
     python benchmarks/views.py [--sizes 10000,100000] [--max-events 1000000] [--reps 5] [--keep DIR]
+                               [--only stats,tree,dashboard] [--whole-ledger-ids]
 
 Each ledger is built through the ledger API (`write_batch`, so schema, indexes and the stored form
 are the real ones) from a template: the events and traces of a few directives that a real two_level
@@ -11,6 +12,9 @@ Timed, median of --reps:
 - `vsm ledger stats` and `vsm ledger tree --limit 100`, run in process through the CLI (click's
   runner), so each figure is the command minus interpreter start-up; ratios against a raw
   `SELECT count(*)` (stats reads every trace) and a raw paged `SELECT ... LIMIT 100` (tree shows 100);
+  then `vsm ledger tree --directive ID` for a short id the tree printed (newest and 100th newest),
+  the filter path; with --whole-ledger-ids also the tree with its short ids computed over every id
+  the ledger holds (the rule before the recency rule of `commands/ledger_ids.py`), for comparison;
 - the dashboard: its first read of the ledger (`LedgerSource.warm`, once, before the URL is
   printed), then `/api/tree` and `/api/directives?limit=100` through Starlette's test client, both
   as a poll of an idle ledger (a cached answer) and right after the ledger grew (the fold reads
@@ -40,6 +44,7 @@ from starlette.testclient import TestClient
 from vsm_actors import codec
 from vsm_actors.actors.protocol import RuntimeConfig
 from vsm_actors.cli import main
+from vsm_actors.commands import ledger_ids
 from vsm_actors.core.model.events import EventFilter, LedgerEvent, TraceWindow
 from vsm_actors.core.model.trace import TaskTrace
 from vsm_actors.dashboard.app import create_app
@@ -47,10 +52,12 @@ from vsm_actors.dashboard.source import LedgerSource
 from vsm_actors.files.genome_files import load_genome
 from vsm_actors.ledger import open_ledger
 from vsm_actors.system import Organization
+from vsm_actors.views.short_ids import MIN_LENGTH
 
 GENOMES = Path(__file__).resolve().parent.parent / "genomes"
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 TEMPLATE_DIRECTIVES = 5
+VIEWS = ("stats", "tree", "dashboard")
 BATCH_EVENTS = 5000
 
 
@@ -144,10 +151,11 @@ def raw(path: Path, reps: int) -> dict[str, float]:
     return {"count": count, "paged": paged, "traces": traces}
 
 
-def cli(*args: str) -> None:
+def cli(*args: str) -> str:
     result = CliRunner().invoke(main, list(args), catch_exceptions=False)
     if result.exit_code != 0:
         raise RuntimeError(f"vsm {' '.join(args)} exited {result.exit_code}: {result.output}")
+    return result.stdout
 
 
 def report(size: int, label: str, ms: float, base: float, base_name: str, scan: float | None = None) -> None:
@@ -157,15 +165,42 @@ def report(size: int, label: str, ms: float, base: float, base_name: str, scan: 
     print(f"[{size:>9,}] {label:48} {ms:9.1f} ms {ms / base:10.1f} x raw {base_name} ({base:.2f} ms){extra}")
 
 
-def measure(template: Template, path: Path, size: int, reps: int) -> None:
+def measure(template: Template, path: Path, size: int, reps: int, only: set[str] = frozenset(VIEWS),
+            whole_ledger_ids: bool = False) -> None:
     base = raw(path, reps)
     print(f"[{size:>9,}] raw sqlite3: count(*) {base['count']:.2f} ms, paged SELECT LIMIT 100 "
           f"{base['paged']:.2f} ms, every trace read and parsed {base['traces']:.1f} ms")
-    report(size, "vsm ledger stats", timed(lambda: cli("ledger", "stats", "--ledger", str(path)), reps),
-           base["count"], "count(*)", base["traces"])
-    report(size, "vsm ledger tree --limit 100",
-           timed(lambda: cli("ledger", "tree", "--ledger", str(path), "--limit", "100"), reps), base["paged"], "paged")
+    if "stats" in only:
+        report(size, "vsm ledger stats", timed(lambda: cli("ledger", "stats", "--ledger", str(path)), reps),
+               base["count"], "count(*)", base["traces"])
+    if "tree" in only:
+        measure_tree(path, size, reps, base, whole_ledger_ids)
+    if "dashboard" in only:
+        measure_dashboard(template, path, size, reps, base)
 
+
+def measure_tree(path: Path, size: int, reps: int, base: dict[str, float], whole_ledger_ids: bool) -> None:
+    tree = ("ledger", "tree", "--ledger", str(path))
+    report(size, "vsm ledger tree --limit 100", timed(lambda: cli(*tree, "--limit", "100"), reps),
+           base["paged"], "paged")
+    headers = [ln.split()[1] for ln in cli(*tree, "--limit", "100").splitlines() if ln.startswith("directive ")]
+    for label, piece in (("newest", headers[-1]), ("100th newest", headers[0])):
+        report(size, f"vsm ledger tree --directive ID ({label})", timed(lambda: cli(*tree, "--directive", piece), reps),
+               base["paged"], "paged")
+    if whole_ledger_ids:
+        def every_id(ledger, what, shown, *, to_end=False):
+            shown = list(dict.fromkeys(i for i in shown if i))
+            return (shown if what == "event" else shown + ledger_ids.candidates(ledger, what)), MIN_LENGTH
+
+        real, ledger_ids.window_basis = ledger_ids.window_basis, every_id
+        try:
+            report(size, "  the same, short ids over every id (old rule)",
+                   timed(lambda: cli(*tree, "--limit", "100"), reps), base["paged"], "paged")
+        finally:
+            ledger_ids.window_basis = real
+
+
+def measure_dashboard(template: Template, path: Path, size: int, reps: int, base: dict[str, float]) -> None:
     reader = open_ledger(str(path), read_only=True)
     writer = open_ledger(str(path))
     try:
@@ -222,7 +257,15 @@ def main_(argv: list[str] | None = None) -> None:
                         help="Also a ledger of this many events (e.g. 1000000: minutes to build, ~5 GB).")
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--keep", default=None, help="Build the ledgers in this directory and keep them.")
+    parser.add_argument("--only", default=",".join(VIEWS),
+                        help="Comma separated: which of stats, tree, dashboard to time (the dashboard's "
+                             "figures after growth write to the ledger).")
+    parser.add_argument("--whole-ledger-ids", action="store_true",
+                        help="Also time the tree with short ids over every id (the old rule).")
     args = parser.parse_args(argv)
+    only = {v for v in args.only.split(",") if v}
+    if only - set(VIEWS):
+        parser.error(f"--only: unknown {', '.join(sorted(only - set(VIEWS)))}; choose from {', '.join(VIEWS)}")
     sizes = [int(s) for s in args.sizes.split(",") if s]
     if args.max_events:
         sizes.append(args.max_events)
@@ -239,7 +282,7 @@ def main_(argv: list[str] | None = None) -> None:
                 events = build(template, path, size)
                 print(f"[{size:>9,}] built {events:,} events in {time.perf_counter() - t:.1f} s "
                       f"({path.stat().st_size / 1e6:.0f} MB)")
-            measure(template, path, size, args.reps)
+            measure(template, path, size, args.reps, only, args.whole_ledger_ids)
 
 
 if __name__ == "__main__":

@@ -93,7 +93,7 @@ def test_tail_follows_new_events_until_interrupted(ledger_url):
                              "-n", "0", "--interval", "0.1", "-o", "jsonl"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
     try:
-        time.sleep(1.5)  # it has started following
+        assert "following" in proc.stderr.readline()  # it has read the ledger's end and follows it
         _run_org(ledger_url, "Add a readiness probe")
         lines = _read_until(proc, '"kind":"trace_written"', time.monotonic() + 60)
         rows = [json.loads(line) for line in lines]

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vsm_actors.commands import ledger_ids
+from vsm_actors.commands import ledger_id_order, ledger_ids
 from vsm_actors.ledger import open_ledger
 
 from .conftest import BUILD_ERROR, DIRECTIVES, vsm
@@ -86,6 +86,19 @@ def test_every_printed_id_resolves_to_exactly_one_record(run_ledger, printed, da
             assert ledger.get_event(full) is not None
         elif what == "trace":
             assert ledger.get_trace(full) is not None
+
+
+def test_ids_printed_over_narrow_near_windows_resolve_to_exactly_their_record(run_ledger, monkeypatch):
+    """The same views with near windows of a few events and a tiny sample: each id column is then
+    shortened over little more than the ids shown, and the recency rule alone keeps every printed
+    id naming its record (`commands/ledger_ids.py`)."""
+    monkeypatch.setattr(ledger_id_order, "NEAR_EVENTS", 3)
+    monkeypatch.setattr(ledger_id_order, "NEAR_TRACES", 1)
+    monkeypatch.setattr(ledger_id_order, "SAMPLE", 2)
+    printed = printed_ids(run_ledger)
+    with open_ledger(run_ledger, read_only=True) as ledger:
+        for what, piece, full in sorted(set(printed)):
+            assert ledger_ids.resolve(ledger, what, piece, run_ledger) == full, (what, piece)
 
 
 @pytest.mark.parametrize("what", ["task", "directive", "event"])

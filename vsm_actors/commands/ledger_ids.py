@@ -7,13 +7,21 @@ Several is bad input (exit 2) listing them; none is bad input (exit 2) saying so
 resolves but leaves nothing to show is not an error: the command says "no ... match" on stderr
 and exits 0.
 
-Text views shorten each id column over the ids shown together with every id of that kind the
-ledger holds (`short_ids`), so a printed id names one record in the whole ledger, not just on
-the screen. Event ids are the exception: they are shortened over the events shown (a ledger has
-millions), so `--event` resolves among the events the command's other filters select.
+Directives, tasks, correlation ids and traces are named by the recency rule
+(`views/short_ids.py` says why): the exact id; else, of the ids containing the value, the one
+first recorded last, unless another of them was also recorded in the near window before that
+first record (`ledger_id_order`: the 2,000 events, or 1,000 traces, before it), which makes the
+value ambiguous. A view shortens these columns over the ids shown, every id recorded from the
+near window before the oldest of them on, and a sample of the older ones, at a width the
+ledger's count of such ids calls for (`window_basis`); so a printed id is contained in no id
+recorded since that window opened but its own, and the rule picks it whatever older ids contain
+it. All through indexes: the cost follows how far back the ids shown lie, not the ledger's size.
 
-On SQLite and PostgreSQL the candidates come from one DISTINCT query over an indexed column;
-other ledgers are scanned.
+Nodes, genomes and trials (few, and mostly names) keep the whole-ledger rule: shortened over
+every id of the kind, resolved among every id containing the value; so do traces on ledgers that
+are not SQL (whose event columns are scanned into a `ScannedOrder`). Event ids are shortened
+over the events shown (a ledger has millions), so `--event` resolves among the events the
+command's other filters select.
 """
 
 from __future__ import annotations
@@ -26,8 +34,9 @@ from ..core.model.events import EventKind, LedgerEventKind, TraceWindow, kind_fr
 from ..core.model.variants import Other
 from ..ledger import EventQuery, Ledger, PeeweeLedger, describe_ledger
 from ..ledger.query import kind_key
-from ..views.short_ids import ShortIds, matching, shorten
+from ..views.short_ids import MIN_LENGTH, ShortIds, is_opaque, matching, shorten, width_for
 from .common import BadInput
+from . import ledger_id_order as order_of
 
 # what -> (event column, plural for messages)
 EVENT_COLUMNS = {"directive": "directive_id", "task": "task_id", "node": "node_id", "genome": "genome_id",
@@ -35,17 +44,13 @@ EVENT_COLUMNS = {"directive": "directive_id", "task": "task_id", "node": "node_i
 PLURAL = {"directive": "directives", "task": "tasks", "node": "nodes", "genome": "genomes",
           "correlation": "correlation ids", "event": "events", "trace": "traces", "trial": "trials"}
 SHOW_CANDIDATES = 12
-
-
-def _contains(ledger: PeeweeLedger, field: pw.Field, value: str) -> pw.Expression:
-    finder = pw.fn.instr if ledger.target.engine == "sqlite" else pw.fn.strpos
-    return finder(pw.fn.lower(field), value.lower()) > 0
+RECENT_COLUMNS = ("directive", "task", "correlation")  # event columns named by the recency rule (and traces)
 
 
 def _distinct(ledger: PeeweeLedger, field: pw.Field, contains: str | None) -> list[str]:
     query = field.model.select(field).where(field.is_null(False)).distinct()
     if contains is not None:
-        query = query.where(_contains(ledger, field, contains))
+        query = query.where(order_of.contains(ledger, field, contains))
     return ledger._read("listing ids", lambda: [row[0] for row in query.tuples()])
 
 
@@ -77,6 +82,36 @@ def candidates(ledger: Ledger, what: str, contains: str | None = None) -> list[s
     return list(dict.fromkeys(found))
 
 
+def record_order(ledger: Ledger | None, what: str) -> order_of.Order | None:
+    """The recorded order of kind `what`, for the kinds the recency rule names (None: the
+    whole-ledger rule)."""
+    if what == "trace" and isinstance(ledger, PeeweeLedger):
+        return order_of.TraceOrder(ledger)
+    if what not in RECENT_COLUMNS or ledger is None:
+        return None
+    if isinstance(ledger, PeeweeLedger):
+        return order_of.EventColumnOrder(ledger, EVENT_COLUMNS[what])
+    return order_of.ScannedOrder([getattr(e, EVENT_COLUMNS[what]) for e in ledger.events(EventQuery())])
+
+
+def by_recency(order: order_of.Order, value: str) -> list[str]:
+    """What `value` names by the recency rule: [the id], [] for nothing, or every id containing
+    it when that is ambiguous."""
+    if order.exists(value):
+        return [value]
+    needle = value.strip()
+    if not needle:
+        return []
+    spans = order.recent_matches(needle)
+    if not spans:
+        return []
+    newest = max(spans, key=lambda c: spans[c].key)
+    opens = order.boundary(spans[newest].first)
+    if all(span.last < opens for c, span in spans.items() if c != newest):
+        return [newest]
+    return order.all_matches(needle)  # ambiguous: list them all, old ones too
+
+
 def _describe(location: str) -> str:
     return describe_ledger(location)  # never a password
 
@@ -87,9 +122,13 @@ def resolve(ledger: Ledger, what: str, value: str | None, location: str, *,
     restricts the candidates (for `--event`: the events the other filters select)."""
     if value is None:
         return None
-    pool = candidates(ledger, what, contains=value) if within is None else [
-        c for c in within if value.lower() in c.lower()]
-    found = matching(value, pool)
+    order = record_order(ledger, what) if within is None else None
+    if order is not None:
+        found = by_recency(order, value)
+    else:
+        pool = candidates(ledger, what, contains=value) if within is None else [
+            c for c in within if value.lower() in c.lower()]
+        found = matching(value, pool)
     option = f"--{what}"
     if len(found) == 1:
         return found[0]
@@ -101,13 +140,59 @@ def resolve(ledger: Ledger, what: str, value: str | None, location: str, *,
                    f"give more of the id:\n{listed}{more}")
 
 
+def window_basis(ledger: Ledger | None, what: str, shown: Iterable[str | None], *,
+                 to_end: bool = False) -> tuple[list[str], int]:
+    """What a column of `what` ids is shortened over, and how wide its window is at least. The
+    ids: those shown, and for the recency kinds every id recorded from the near window before
+    the oldest of them on (with `to_end`, also before the ledger's newest record: a view that
+    will show ids yet to come) plus a sample of the older ones; for the other kinds every id of
+    that kind in the ledger; for events none but those shown. The width: `width_for` the number
+    of ids of the kind the ledger holds (estimated from the near window's density)."""
+    ids = list(dict.fromkeys(i for i in shown if i))
+    if ledger is None or what == "event":
+        return ids, MIN_LENGTH
+    order = record_order(ledger, what)
+    if order is None:
+        return ids + candidates(ledger, what), MIN_LENGTH
+    return basis_over(order, ids, to_end=to_end)
+
+
+def basis_over(order: order_of.Order, ids: list[str], *, to_end: bool = False) -> tuple[list[str], int]:
+    """`window_basis` for the ids shown of a kind recorded in `order`."""
+    # names and short ids print whole and resolve as exact ids: only opaque ones need a window
+    firsts = [s.first for s in order.spans(i for i in ids if is_opaque(i)).values()]
+    if to_end:
+        firsts.append(order.end())
+    if not firsts:
+        return ids, MIN_LENGTH
+    since = order.boundary(min(firsts))
+    near, low, end = order.near(since), order.low(), order.end()
+    # the sample only widens the window, as reading every id would: see views/short_ids.py
+    count = len(near) * (end - low) // max(1, end - since) if low is not None and low < since else len(near)
+    return [*ids, *near, *order.sample(since, low)], width_for(count)
+
+
 def short_ids(ledger: Ledger | None, what: str, shown: Iterable[str | None]) -> ShortIds:
-    """The window for a column of `what` ids: over the ids shown and, for every kind but
-    events, every id of that kind in the ledger."""
-    ids = list(shown)
-    if ledger is not None and what != "event":
-        ids += candidates(ledger, what)
-    return shorten(ids)
+    """The window for a column of `what` ids (`window_basis`)."""
+    order = record_order(ledger, what)
+    if order is None:
+        return shorten(*window_basis(ledger, what, shown))
+    return shorten_over(order, list(dict.fromkeys(i for i in shown if i)))
+
+
+def shorten_over(order: order_of.Order, shown: list[str]) -> ShortIds:
+    """`short_ids` for the ids `shown` of a kind recorded in `order`."""
+    ids, width = basis_over(order, shown)
+    basis = set(ids)
+    while True:
+        short = shorten(ids, width)
+        # a fragment that is the whole id of an older record would name that record (an exact
+        # id comes first): one indexed look-up, and such records join the basis (rarely any)
+        taken = [i for i in order.spans({short(s) for s in shown} - basis) if i not in basis]
+        if not taken:
+            return short
+        ids += taken
+        basis.update(taken)
 
 
 # -- kinds -----------------------------------------------------------------------------------------

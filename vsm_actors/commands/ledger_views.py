@@ -13,7 +13,7 @@ import click
 
 from ..core.model.events import LedgerEvent, TraceWindow
 from ..core.model.genome import OrganizationalGenome
-from ..ledger import EventQuery, Ledger
+from ..ledger import EventQuery, Ledger, describe_ledger
 from ..views.event_lines import EventColumns, event_line
 from ..views.short_ids import GrowingShortIds
 from ..views.stats import GROUPINGS, compute_stats, render_stats, task_class
@@ -189,10 +189,14 @@ def tail_cmd(ledger_url: str | None, kinds: tuple[str, ...], backlog: int, inter
         columns = None
         try:
             batch = follower.start(backlog)
+            if deadline is None:  # on stderr, so the output stays the events alone
+                click.echo(f"vsm ledger tail: following {describe_ledger(location)}; Ctrl-C stops",
+                           err=True)
             if output == "text":
-                columns = {what: GrowingShortIds([*ids.candidates(ledger, what), *(getattr(e, f"{what}_id")
-                                                                                     for e in batch)])
-                           for what in ("task", "directive")}
+                # over the ids recorded near the backlog and the ledger's end, which new ids follow
+                columns = {what: GrowingShortIds(*ids.window_basis(
+                    ledger, what, (getattr(e, f"{what}_id") for e in batch), to_end=True))
+                    for what in ("task", "directive")}
                 columns["event"] = GrowingShortIds(e.id for e in batch)
             while True:
                 _print(batch, columns, pricing)

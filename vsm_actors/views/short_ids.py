@@ -11,14 +11,38 @@ The rule, for the ids of one column of one view:
 - only opaque ids (UUIDs, hex digests: `is_opaque`) are cut; names (`backend-coder`, a genome
   named `two-level`) and sequential ids (`root-16`) print whole;
 - every opaque id is cut to a window of the same width and the same place counted from the end of
-  the id, at least `MIN_LENGTH` characters wide (an id shorter than that is shown whole);
-- the window is the narrowest one that makes each fragment occur in exactly one of the ids
-  (as a substring anywhere, since that is how a filter reads it back); among windows of one
-  width the one nearest the end wins, so ids with random tails get their plain suffix;
+  the id, at least `MIN_LENGTH` characters wide, wider on a ledger of many ids of the kind
+  (`width_for`; an id shorter than that is shown whole);
+- the window is the narrowest one that makes each fragment occur in exactly one of the ids it is
+  computed over (as a substring anywhere, since that is how a filter reads it back); among
+  windows of one width the one nearest the end wins, so ids with random tails get their plain
+  suffix;
 - a filter value resolves by `matching`: an exact id first, else every id containing the value
-  (case-insensitive). A printed fragment therefore resolves to exactly the record it was
-  printed for, among the ids the window was computed over (the commands add every id of the
-  kind the ledger holds: `commands/ledger_ids.py`).
+  (case-insensitive).
+
+Which ids a window is computed over, and how a value that several ids contain resolves, is the
+commands' part (`commands/ledger_ids.py`), and why is here. A printed fragment must name the
+record it was printed for in the whole ledger, and a ledger holds millions of ids. No index
+answers "which ids contain this text" (a B-tree finds prefixes, and a UUIDv7's prefix is its
+timestamp), so checking fragments against every id reads every id, on every view; nor does the
+id's form bound which older ids can contain a fragment, since each actor's counter starts at
+random: an id of any age can hold the same middle characters, at the same place or another.
+Considered and left for that reason: one substring query per window width (a scan of the column
+per view, in SQL instead of Python), and matching a value only at the place it was printed (no
+index serves a place in the middle either, and a value does not say its place). What is cheap is
+the ledger's tail: the ids recorded since a given event, through the primary key. Hence the
+recency rule: of the ids containing a value, the one first recorded last is meant, unless
+another was recorded close before it (then the value is ambiguous, as before). A view's window
+is computed over the ids shown and every id recorded from a little before the oldest of them on,
+so a fragment occurs in no newer id than its own and names it, whatever older ids contain it.
+
+What recency gives up: once a newer id containing a printed fragment is recorded (beyond the
+near window), the fragment names that id; before, it became ambiguous. Two things keep that as
+rare as the fragments of a window over every id would become ambiguous: the window also tells a
+sample of the older ids apart, so it widens to the characters that change over the whole ledger
+(for one actor's ids, the part of the counter that moves, not the two digits that repeat every
+256 ids), and it is at least `width_for` the ledger's count of ids wide. A value that named one
+id before still names it while no newer id contains it (the only id containing it is the newest).
 
 Pure functions over strings; no I/O.
 """
@@ -33,6 +57,9 @@ from attrs import frozen
 MIN_LENGTH = 6
 NONE = "-"
 _SAMPLES = (2048,)
+# `width_for`: places a fragment of hex digits fits in a UUID's text, and the chance allowed that
+# one of as many new random ids as the ledger holds contains a given fragment
+_PLACES, _CHANCE = 10, 0.01
 _OPAQUE = re.compile(r"[0-9a-fA-F-]{16,}")
 
 
@@ -84,6 +111,17 @@ def shorten(ids: Iterable[str | None], min_length: int = MIN_LENGTH) -> ShortIds
             if every.window_works(width, skip):
                 return ShortIds(width, skip)
     return ShortIds(longest, 0)  # whole ids: distinct, and an exact id always resolves first
+
+
+def width_for(count: int, min_length: int = MIN_LENGTH) -> int:
+    """The narrowest width (at least `min_length`) at which a fragment of a random id is contained
+    in one of `count` other random ids with a chance under `_CHANCE`: what keeps a fragment
+    unique as the ledger grows, once it is no longer checked against every id (module
+    docstring). `count` 10,000: 6; 100,000: 7; 1,000,000: 8."""
+    width = min_length
+    while count * _PLACES > _CHANCE * 16 ** width:
+        width += 1
+    return width
 
 
 def matching(value: str, candidates: Iterable[str]) -> list[str]:
@@ -164,12 +202,14 @@ class GrowingShortIds:
     """Short ids for a view that keeps growing (`vsm ledger tail`): the window fits the ids
     seen so far and widens when a new id needs it (lines already printed keep their form).
     A new id is checked against the fragments already given out; that a new fragment occurs
-    inside an older id is not checked (a later filter would then list both)."""
+    inside an older id is not checked (a later filter then takes the newer id if the older one
+    was recorded well before it, else lists both)."""
 
-    def __init__(self, ids: Iterable[str | None] = ()) -> None:
+    def __init__(self, ids: Iterable[str | None] = (), min_length: int = MIN_LENGTH) -> None:
         self._ids: dict[str, None] = {}
         self._owner: dict[str, str] = {}
-        self.window = ShortIds()
+        self._min = min_length
+        self.window = ShortIds(min_length)
         self._extend([i for i in ids if i], rebuild=True)
 
     def __call__(self, value: str | None) -> str:
@@ -196,5 +236,5 @@ class GrowingShortIds:
                     break
                 self._owner[piece] = value
         if rebuild:
-            self.window = shorten(self._ids)
+            self.window = shorten(self._ids, self._min)
             self._owner = {self.window(v).lower(): v for v in self._ids if is_opaque(v)}
